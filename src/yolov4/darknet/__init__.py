@@ -1,0 +1,12 @@
+"""Darknet compatibility: cfg files, weights files and the layer graph that executes them."""
+from .cfg import Section, make_section, parse_cfg_text, read_cfg, write_cfg, write_cfg_text
+
+__all__ = ["Section", "make_section", "parse_cfg_text", "read_cfg", "write_cfg", "write_cfg_text",
+           "Darknet"]
+
+
+def __getattr__(name):  # the graph imports torch; load it on first use
+    if name == "Darknet":
+        from .graph import Darknet
+        return Darknet
+    raise AttributeError(name)

@@ -1,0 +1,1 @@
+"""Box operations and non-maximum suppression, written in torch (no torchvision)."""
