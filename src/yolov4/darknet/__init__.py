@@ -2,11 +2,14 @@
 from .cfg import Section, make_section, parse_cfg_text, read_cfg, write_cfg, write_cfg_text
 
 __all__ = ["Section", "make_section", "parse_cfg_text", "read_cfg", "write_cfg", "write_cfg_text",
-           "Darknet"]
+           "Darknet", "count_weights", "infer_layers"]
 
 
 def __getattr__(name):  # the graph imports torch; load it on first use
     if name == "Darknet":
         from .graph import Darknet
         return Darknet
+    if name in ("count_weights", "infer_layers"):
+        from . import shapes
+        return getattr(shapes, name)
     raise AttributeError(name)

@@ -1,0 +1,262 @@
+"""The Darknet layer graph: an ``nn.Module`` that executes any supported cfg.
+
+``Darknet.from_cfg(path_or_sections)`` builds one module per layer (``self.layers[i]`` is
+Darknet's layer i) and runs them in order, keeping only the outputs later layers refer to.
+
+Forward, ``x: Tensor[B, channels, H, W]`` RGB in [0, 1], H and W multiples of ``net.stride``:
+
+- eval: list (one per ``[yolo]``, cfg order) of decoded ``Tensor[B, A, H_k, W_k, 5+C]``
+  (cx, cy, w, h as fractions of the input, objectness, class probabilities);
+- train: the same list of **raw** tensors (conv output reshaped, no activation); decode with
+  ``net.yolo_layers[k].decode(raw, (H, W))``;
+- a cfg without ``[yolo]`` (classifier) returns ``[last layer output]``.
+
+Training hooks: ``net.begin_batch()`` before the first mini-batch of every batch (CmBN),
+``net.set_iteration(iteration, max_batches=None)`` once per iteration (DropBlock ramp,
+``stopbackward``).
+"""
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Union
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import CfgError, YoloError
+from ..layers.activations import make_activation
+from ..layers.attention import SAM, ScaleChannels
+from ..layers.cmbn import CmBatchNorm2d
+from ..layers.conv import ConvBNAct
+from ..layers.dropout import DropBlock, Dropout
+from ..layers.merge import Route, Shortcut
+from ..layers.pooling import GlobalAvgPool, MaxPool
+from ..layers.reorg import Reorg3d
+from ..layers.softmax import Softmax
+from ..layers.upsample import Upsample
+from ..layers.yolo import YoloLayer
+from .cfg import Section, read_cfg, split_net, write_cfg
+from .shapes import LayerSpec, infer_layers
+
+CfgSource = Union[str, "os.PathLike[str]", Sequence[Section]]
+
+
+def set_classes(sections: List[Section], classes: int) -> None:
+    """Rewrite every ``[yolo]`` ``classes`` and the ``filters`` of the conv feeding it, in place.
+
+    filters = ``len(mask)·(5 + classes)``. Raises CfgError if a ``[yolo]`` is not fed by a conv.
+    """
+    if classes < 1:
+        raise CfgError(f"classes must be >= 1, got {classes}")
+    for i, s in enumerate(sections):
+        if s.type != "yolo":
+            continue
+        prev = sections[i - 1]
+        if prev.type != "convolutional":
+            raise s.error("classes can only be changed when a [convolutional] feeds [yolo]")
+        mask = s.get_ints("mask", list(range(s.get_int("num", 1))))
+        s.set("classes", classes)
+        prev.set("filters", len(mask) * (5 + classes))
+
+
+def _build_layer(spec: LayerSpec, bn_eps: float, max_batches: int) -> nn.Module:
+    s, t, p = spec.section, spec.type, spec.params
+    if t == "convolutional":
+        return ConvBNAct(spec.in_shape[0], p["filters"], p["size"], p["stride"], p["pad"],
+                         p["dilation"], p["groups"], p["batch_normalize"],
+                         make_activation(s), bn_eps)
+    if t == "maxpool":
+        return MaxPool(p["size"], p["stride"], p["padding"])
+    if t == "avgpool":
+        return GlobalAvgPool()
+    if t == "upsample":
+        return Upsample(p["stride"], p["scale"])
+    if t == "route":
+        return Route(spec.sources, p["groups"], p["group_id"])
+    if t == "shortcut":
+        return Shortcut(spec.sources, spec.out_shape[0], make_activation(s),
+                        p["weights_type"], p["weights_normalization"])
+    if t == "sam":
+        return SAM(spec.sources[0], make_activation(s))
+    if t == "scale_channels":
+        return ScaleChannels(spec.sources[0], make_activation(s), p["scale_wh"])
+    if t == "reorg3d":
+        return Reorg3d(p["stride"], p["reverse"])
+    if t == "dropout":
+        prob = s.get_float("probability", 0.2)
+        if not 0.0 <= prob < 1.0:
+            raise s.error(f"key 'probability': must be in [0, 1), got {prob}", "probability")
+        if s.get_int("dropblock", 0):
+            return DropBlock(prob, s.get_int("dropblock_size_abs", 0),
+                             s.get_float("dropblock_size_rel", 0.0), max_batches)
+        return Dropout(prob)
+    if t == "softmax":
+        return Softmax(s.get_int("groups", 1), s.get_float("temperature", 1.0))
+    if t == "yolo":
+        return YoloLayer(p["anchors"], p["mask"], p["classes"], s.get_float("scale_x_y", 1.0),
+                         s.get_int("new_coords", 0), s)
+    raise CfgError(f"{s.source}:{s.line}: unknown layer type [{t}]")
+
+
+class Darknet(nn.Module):
+    """A Darknet network built from cfg sections (see the module docstring for forward).
+
+    Attributes:
+        sections: ``[net]`` first, then one section per layer (a private copy).
+        layers: ``nn.ModuleList``, ``layers[i]`` is Darknet's layer i.
+        specs: static per-layer description at the ``[net]`` size (:class:`LayerSpec`).
+        seen: images seen in training (``.weights`` header); ``header``: (major, minor, revision).
+        iteration: current training iteration (``set_iteration``).
+    """
+
+    def __init__(self, sections: Sequence[Section], bn_eps: float = 1e-5) -> None:
+        super().__init__()
+        net, _ = split_net(sections)
+        self.sections: List[Section] = list(sections)
+        self.bn_eps = bn_eps
+        self.specs: List[LayerSpec] = infer_layers(self.sections)
+        max_batches = net.get_int("max_batches", 0)
+        self.layers = nn.ModuleList(_build_layer(sp, bn_eps, max_batches) for sp in self.specs)
+        self._types = [sp.type for sp in self.specs]
+        referenced = {j for sp in self.specs for j in sp.sources}
+        self._keep = [i in referenced for i in range(len(self.specs))]
+        self._stops = [sp.section.get_int("stopbackward", 0) for sp in self.specs]
+        self._yolo_index = [i for i, t in enumerate(self._types) if t == "yolo"]
+        self.stride = self._compute_stride()
+        self.seen = 0
+        self.header = (0, 2, 5)
+        self.iteration = 0
+
+    # -- construction ---------------------------------------------------------------------
+    @classmethod
+    def from_cfg(cls, path_or_sections: CfgSource, *, classes: Optional[int] = None,
+                 bn_eps: float = 1e-5) -> "Darknet":
+        """Build from a ``.cfg`` path or a list of sections (copied; the caller's stay intact).
+
+        Args:
+            classes: if given, every ``[yolo]`` gets ``classes`` and its feeding conv
+                ``filters = len(mask)·(5+classes)``.
+            bn_eps: BN epsilon (Darknet 1e-5; OpenCV DNN uses 1e-6).
+        """
+        if isinstance(path_or_sections, (str, os.PathLike)):
+            sections = read_cfg(path_or_sections)
+        else:
+            sections = copy.deepcopy(list(path_or_sections))
+        if classes is not None:
+            set_classes(sections, int(classes))
+        return cls(sections, bn_eps=bn_eps)
+
+    def _compute_stride(self) -> int:
+        w, h = self.width, self.height
+        stride = 1
+        for sp in self.specs:
+            if sp.type == "avgpool":
+                break
+            _, oh, ow = sp.out_shape
+            if ow < w and ow > 0 and w % ow == 0:
+                stride = max(stride, w // ow)
+            if oh < h and oh > 0 and h % oh == 0:
+                stride = max(stride, h // oh)
+        return stride
+
+    # -- [net] properties -----------------------------------------------------------------
+    @property
+    def net_section(self) -> Section:
+        return self.sections[0]
+
+    @property
+    def width(self) -> int:
+        return self.sections[0].get_int("width", 416)
+
+    @property
+    def height(self) -> int:
+        return self.sections[0].get_int("height", 416)
+
+    @property
+    def channels(self) -> int:
+        return self.sections[0].get_int("channels", 3)
+
+    @property
+    def yolo_layers(self) -> List[YoloLayer]:
+        """The ``[yolo]`` modules in cfg order."""
+        return [self.layers[i] for i in self._yolo_index]
+
+    @property
+    def yolo_indices(self) -> List[int]:
+        """Layer indices of the ``[yolo]`` layers."""
+        return list(self._yolo_index)
+
+    # -- training hooks -------------------------------------------------------------------
+    def begin_batch(self) -> None:
+        """A new batch (= one optimizer step of ``subdivisions`` mini-batches) begins: reset CmBN."""
+        for m in self.modules():
+            if isinstance(m, CmBatchNorm2d):
+                m.begin_batch()
+
+    def set_iteration(self, iteration: int, max_batches: Optional[int] = None) -> None:
+        """Tell the network the training iteration (DropBlock ramp, ``stopbackward``)."""
+        self.iteration = int(iteration)
+        for m in self.modules():
+            if isinstance(m, DropBlock):
+                m.iteration = int(iteration)
+                if max_batches is not None:
+                    m.max_batches = int(max_batches)
+
+    # -- forward --------------------------------------------------------------------------
+    def forward(self, x: Tensor) -> List[Tensor]:
+        """``Tensor[B, C, H, W]`` -> list of per-``[yolo]`` tensors (see the module docstring)."""
+        if x.dim() != 4 or x.shape[1] != self.channels:
+            raise YoloError(f"input must be Tensor[B, {self.channels}, H, W], got "
+                            f"{tuple(x.shape)}")
+        input_hw = (int(x.shape[2]), int(x.shape[3]))
+        if input_hw[0] % self.stride or input_hw[1] % self.stride:
+            raise YoloError(f"input size {input_hw[1]}x{input_hw[0]} (WxH) is not a multiple of "
+                            f"the network stride {self.stride}")
+        saved: Dict[int, Tensor] = {}
+        outputs: List[Tensor] = []
+        types, keep = self._types, self._keep
+        for i, layer in enumerate(self.layers):
+            t = types[i]
+            if t == "route":
+                x = layer([saved[j] for j in layer.sources])
+            elif t == "shortcut":
+                x = layer(x, [saved[j] for j in layer.sources])
+            elif t == "sam" or t == "scale_channels":
+                x = layer(x, saved[layer.sources[0]])
+            elif t == "yolo":
+                outputs.append(layer(x, input_hw))
+            else:
+                x = layer(x)
+            stop = self._stops[i]
+            if stop and self.training and (stop == 1 or stop > self.iteration):
+                x = x.detach()
+                saved = {k: v.detach() for k, v in saved.items()}
+            if keep[i]:
+                saved[i] = x
+        return outputs if self._yolo_index else [x]
+
+    # -- files ----------------------------------------------------------------------------
+    def load_weights(self, path: Union[str, "os.PathLike[str]"], upto: Optional[int] = None) -> None:
+        """Load a Darknet ``.weights`` file (layers ``[0, upto)`` if given); sets ``seen``."""
+        from .weights import load_weights
+        load_weights(self, path, upto=upto)
+
+    def save_weights(self, path: Union[str, "os.PathLike[str]"], upto: Optional[int] = None) -> None:
+        """Write a Darknet ``.weights`` file (header 0.2.5, ``seen``; layers ``[0, upto)``)."""
+        from .weights import save_weights
+        save_weights(self, path, upto=upto)
+
+    def save_cfg(self, path: Union[str, "os.PathLike[str]"]) -> None:
+        """Write the sections as a Darknet ``.cfg`` (with any ``classes`` rewrite applied)."""
+        write_cfg(self.sections, Path(path))
+
+    @torch.no_grad()
+    def fuse(self) -> "Darknet":
+        """Fold every BatchNorm into its conv (float64, like ``fuse_conv_batchnorm``). Returns self."""
+        for m in self.modules():
+            if isinstance(m, ConvBNAct):
+                m.fuse()
+        self.fused = True
+        return self

@@ -1,0 +1,90 @@
+"""Darknet ``[yolo]``: reshape the head conv's output and decode boxes as ``get_yolo_box``.
+
+The conv before ``[yolo]`` yields ``Tensor[B, A·(5+C), H, W]``; mask slot n owns channels
+``n·(5+C) … n·(5+C)+4+C`` laid out x, y, w, h, obj, cls0… (``entry_index``). Decode
+(``src/yolo_layer.c: forward_yolo_layer, get_yolo_box``), s = ``scale_x_y``, i = column,
+j = row, anchors (pixels) indexed by ``mask``, ``netw/neth`` = current input size:
+
+- new_coords=0: ``tx' = σ(tx)·s − 0.5·(s−1)``; ``w = e^{tw}·aw/netw``; obj, cls = σ(·);
+- new_coords=1: no activation here (the conv applies logistic): ``tx' = tx·s − 0.5·(s−1)``;
+  ``w = 4·tw²·aw/netw``; obj, cls as they come;
+- ``x = (i + tx')/W``, ``y = (j + ty')/H``.
+"""
+from __future__ import annotations
+
+from typing import List, Sequence, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from ..darknet.cfg import Section
+
+
+class YoloLayer(nn.Module):
+    """One detection head.
+
+    Attributes:
+        anchors: ``Tensor[num, 2]`` (w, h) in input pixels, all anchors of the section (buffer).
+        mask: indices into ``anchors`` this head predicts (A = ``len(mask)``).
+        classes: number of classes C.
+        scale_x_y, new_coords: decode options.
+        section: the ``[yolo]`` section (loss options: ``iou_thresh``, ``ignore_thresh``, ...).
+    """
+
+    def __init__(self, anchors: Sequence[float], mask: List[int], classes: int,
+                 scale_x_y: float = 1.0, new_coords: int = 0, section: Section = None) -> None:
+        super().__init__()
+        self.register_buffer("anchors", torch.tensor(anchors, dtype=torch.float32).view(-1, 2),
+                             persistent=False)
+        self.mask = list(mask)
+        self.classes = classes
+        self.scale_x_y = float(scale_x_y)
+        self.new_coords = int(new_coords)
+        self.section = section
+
+    @property
+    def num_anchors(self) -> int:
+        """A, the anchors this head predicts (``len(mask)``)."""
+        return len(self.mask)
+
+    def reshape(self, x: Tensor) -> Tensor:
+        """``Tensor[B, A·(5+C), H, W]`` -> raw ``Tensor[B, A, H, W, 5+C]`` (a view when possible)."""
+        b, _, h, w = x.shape
+        return x.view(b, self.num_anchors, self.classes + 5, h, w).permute(0, 1, 3, 4, 2)
+
+    def decode(self, raw: Tensor, input_hw: Tuple[int, int]) -> Tensor:
+        """Raw ``Tensor[B, A, H, W, 5+C]`` -> decoded ``Tensor[B, A, H, W, 5+C]``.
+
+        Columns: cx, cy, w, h as fractions of the network input ``input_hw = (height, width)``,
+        objectness, class probabilities (not multiplied by objectness). Differentiable.
+        """
+        _, _, h, w, _ = raw.shape
+        neth, netw = input_hw
+        s = self.scale_x_y
+        txy, twh, rest = raw[..., 0:2], raw[..., 2:4], raw[..., 4:]
+        if not self.new_coords:
+            txy = txy.sigmoid()
+            rest = rest.sigmoid()
+        if s != 1.0:
+            txy = txy * s - 0.5 * (s - 1.0)
+        gx = torch.arange(w, device=raw.device, dtype=raw.dtype).view(1, 1, 1, w)
+        gy = torch.arange(h, device=raw.device, dtype=raw.dtype).view(1, 1, h, 1)
+        cx = (txy[..., 0] + gx) / w
+        cy = (txy[..., 1] + gy) / h
+        anchors = self.anchors[self.mask].to(raw.dtype)  # [A, 2]
+        scale = torch.tensor([1.0 / netw, 1.0 / neth], dtype=raw.dtype, device=raw.device)
+        anchors = (anchors.to(raw.device) * scale).view(1, -1, 1, 1, 2)
+        if self.new_coords:
+            wh = 4.0 * twh * twh * anchors
+        else:
+            wh = torch.exp(twh) * anchors
+        return torch.cat([cx.unsqueeze(-1), cy.unsqueeze(-1), wh, rest], -1)
+
+    def forward(self, x: Tensor, input_hw: Tuple[int, int]) -> Tensor:
+        """Train mode: raw ``Tensor[B, A, H, W, 5+C]``; eval mode: decoded (see :meth:`decode`)."""
+        raw = self.reshape(x)
+        return raw if self.training else self.decode(raw, input_hw)
+
+    def extra_repr(self) -> str:
+        return (f"mask={self.mask}, classes={self.classes}, scale_x_y={self.scale_x_y}, "
+                f"new_coords={self.new_coords}")
