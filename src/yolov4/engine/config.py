@@ -1,0 +1,228 @@
+"""Training configuration: the packaged hyp.yaml, the model's [net]/[yolo] values, user files and overrides.
+
+Precedence, lowest first: ``hyp.yaml`` (package data) < the model's ``.cfg`` < ``--hyp FILE`` <
+overrides (CLI flags, ``key=value``, ``yolov4.train(**overrides)``). Keys are Darknet's names
+(see hyp.yaml). :func:`resolve_config` returns one flat dict; :func:`apply_to_sections` writes
+the Darknet keys back into the [net] and [yolo] sections, so the data pipeline (configured from
+[net]) and the saved ``.cfg`` see the same values as the optimiser.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import math
+from importlib import resources
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import yaml
+
+from ..darknet.cfg import Section
+from ..errors import YoloError
+
+# Keys Darknet reads from [net] / [yolo]; everything else in hyp.yaml is engine-only.
+NET_KEYS = (
+    "batch", "subdivisions", "max_batches", "width", "height", "learning_rate", "momentum",
+    "decay", "adam", "B1", "B2", "eps", "policy", "burn_in", "power", "steps", "scales", "step",
+    "scale", "gamma", "learning_rate_min", "sgdr_cycle", "sgdr_mult", "ema_alpha",
+    "adversarial_lr", "mosaic", "mixup", "cutmix", "letter_box", "flip", "blur",
+    "gaussian_noise", "hue", "saturation", "exposure", "resize_step", "label_smooth_eps",
+)
+YOLO_KEYS = (
+    "jitter", "resize", "random", "iou_loss", "iou_normalizer", "obj_normalizer",
+    "cls_normalizer", "iou_thresh", "ignore_thresh", "scale_x_y", "focal_loss", "max_delta",
+    "label_smooth_eps",
+)
+# Darknet's defaults (src/parser.c: parse_net_options) for keys the engine itself uses.
+DARKNET_DEFAULTS: Dict[str, Any] = {
+    "batch": 1, "subdivisions": 1, "learning_rate": 0.001, "momentum": 0.9, "decay": 0.0001,
+    "adam": 0, "B1": 0.9, "B2": 0.999, "eps": 0.000001, "policy": "constant", "burn_in": 0,
+    "power": 4.0, "step": 1, "scale": 1.0, "gamma": 1.0, "learning_rate_min": 0.00001,
+    "sgdr_mult": 2, "ema_alpha": 0.0, "adversarial_lr": 0.0,
+}
+LIST_KEYS = ("steps", "scales")
+INT_KEYS = ("batch", "subdivisions", "max_batches", "width", "height", "adam", "burn_in", "step",
+            "sgdr_cycle", "sgdr_mult", "epochs", "seed", "workers", "eval_interval", "patience",
+            "save_period", "max_val_images", "cmbn", "amp", "plots", "tensorboard")
+CHOICES = {"ema_mode": ("darknet", "every_step"),
+           "policy": ("constant", "step", "steps", "exp", "poly", "sigmoid", "random", "sgdr")}
+
+PathLike = Union[str, Path]
+
+
+def default_hyp() -> Dict[str, Any]:
+    """The packaged ``hyp.yaml`` as a dict (all keys, mostly ``None``)."""
+    text = resources.files("yolov4.engine").joinpath("hyp.yaml").read_text(encoding="utf-8")
+    return dict(yaml.safe_load(text))
+
+
+def _check_keys(values: Mapping[str, Any], where: str, known: Sequence[str]) -> None:
+    for key in values:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=3)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise YoloError(f"{where}: unknown hyperparameter '{key}'{hint}; see yolov4/engine/hyp.yaml")
+
+
+def load_hyp_file(path: PathLike) -> Dict[str, Any]:
+    """A user hyperparameter YAML (a mapping of hyp.yaml keys)."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise YoloError(f"{path}: hyperparameter file not found") from None
+    except yaml.YAMLError as err:
+        raise YoloError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise YoloError(f"{path}: expected a mapping of hyperparameters, got {type(data).__name__}")
+    _check_keys(data, str(path), list(default_hyp()))
+    return dict(data)
+
+
+def parse_overrides(items: Sequence[str]) -> Dict[str, Any]:
+    """``["learning_rate=0.01", "steps=800,900"]`` -> dict (values parsed as YAML scalars)."""
+    out: Dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise YoloError(f"override '{item}' is not key=value")
+        key, value = item.split("=", 1)
+        key = key.strip()
+        value = value.strip()
+        try:
+            parsed = yaml.safe_load(value) if value else None
+        except yaml.YAMLError:
+            parsed = value
+        if isinstance(parsed, str) and "," in parsed:
+            parsed = [_scalar(v) for v in parsed.split(",") if v.strip()]
+        out[key] = parsed
+    _check_keys(out, "override", list(default_hyp()))
+    return out
+
+
+def _scalar(text: str) -> Any:
+    text = text.strip()
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _cfg_value(section: Section, key: str) -> Any:
+    raw = section.options[key]
+    if key in LIST_KEYS or "," in raw:
+        return [_scalar(v) for v in raw.split(",") if v.strip()]
+    return _scalar(raw)
+
+
+def _coerce(cfg: Dict[str, Any]) -> None:
+    for key in INT_KEYS:
+        v = cfg.get(key)
+        if v is not None and not isinstance(v, bool):
+            try:
+                if float(v) != int(float(v)):
+                    raise ValueError
+                cfg[key] = int(float(v))
+            except (TypeError, ValueError):
+                raise YoloError(f"hyperparameter {key}={v!r} must be an integer") from None
+    for key in LIST_KEYS:
+        v = cfg.get(key)
+        if v is not None and not isinstance(v, (list, tuple)):
+            cfg[key] = [v]
+    for key, choices in CHOICES.items():
+        if cfg.get(key) is not None and cfg[key] not in choices:
+            raise YoloError(f"hyperparameter {key}={cfg[key]!r}: choose one of {', '.join(choices)}")
+
+
+def resolve_config(
+    sections: Sequence[Section],
+    *,
+    hyp_file: Optional[PathLike] = None,
+    overrides: Optional[Mapping[str, Any]] = None,
+    dataset_len: Optional[int] = None,
+) -> Tuple[Dict[str, Any], List[str]]:
+    """Merge the sources (see module docstring); return ``(config, notes)``.
+
+    ``notes`` are human-readable lines about derived values (max_batches from epochs, steps and
+    burn_in rescaled) for the trainer to print.
+    """
+    cfg = default_hyp()
+    net = sections[0]
+    for key in NET_KEYS:
+        if key in net.options:
+            cfg[key] = _cfg_value(net, key)
+    # [yolo] keys stay None unless the user sets them: the layers keep their own per-head values
+    # (scale_x_y differs per head in yolov4.cfg) and only user settings are written to every head.
+    user: Dict[str, Any] = {}
+    if hyp_file is not None:
+        user.update({k: v for k, v in load_hyp_file(hyp_file).items() if v is not None})
+    if overrides:
+        _check_keys(overrides, "override", list(cfg))
+        user.update({k: v for k, v in overrides.items() if v is not None})
+    cfg.update(user)
+    for key, value in DARKNET_DEFAULTS.items():
+        if cfg.get(key) is None:
+            cfg[key] = value
+    _coerce(cfg)
+    notes: List[str] = []
+
+    batch, subdiv = cfg["batch"], cfg["subdivisions"]
+    if batch < 1 or subdiv < 1:
+        raise YoloError(f"batch={batch} and subdivisions={subdiv} must be >= 1")
+    if batch % subdiv:
+        raise YoloError(f"batch={batch} is not divisible by subdivisions={subdiv}")
+    derived = False
+    if cfg.get("epochs") and "max_batches" not in user:
+        if not dataset_len:
+            raise YoloError("epochs needs a dataset length to derive max_batches")
+        cfg["max_batches"] = max(1, math.ceil(cfg["epochs"] * dataset_len / batch))
+        notes.append(f"max_batches={cfg['max_batches']} from epochs={cfg['epochs']} x "
+                     f"{dataset_len} images / batch={batch}")
+        derived = True
+    elif "max_batches" in user:
+        derived = True
+    if not cfg.get("max_batches"):
+        raise YoloError("set max_batches or epochs (the model cfg has no max_batches)")
+    mb = cfg["max_batches"]
+    if derived and cfg["policy"] == "steps" and "steps" not in user:
+        cfg["steps"] = [max(1, int(0.8 * mb)), max(1, int(0.9 * mb))]
+        if not cfg.get("scales") or len(cfg["scales"]) != 2:
+            cfg["scales"] = [0.1, 0.1]
+        notes.append(f"steps={cfg['steps'][0]},{cfg['steps'][1]} (80%, 90% of max_batches)")
+    if cfg["policy"] == "steps" and not cfg.get("steps"):
+        cfg["steps"], cfg["scales"] = [max(1, int(0.8 * mb)), max(1, int(0.9 * mb))], [0.1, 0.1]
+    if derived and "burn_in" not in user and cfg["burn_in"] > mb // 10:
+        cfg["burn_in"] = mb // 10
+        notes.append(f"burn_in={cfg['burn_in']} (capped at max_batches/10)")
+    return cfg, notes
+
+
+def apply_to_sections(sections: Sequence[Section], cfg: Mapping[str, Any]) -> List[Section]:
+    """Copies of ``sections`` with the config's Darknet keys written into [net] and [yolo].
+
+    With ``cmbn=1``, ``batch_normalize=1`` becomes ``2`` in every [convolutional].
+    """
+    out = [copy.deepcopy(s) for s in sections]
+    net = out[0]
+    for key in NET_KEYS:
+        if key == "label_smooth_eps":
+            continue
+        if cfg.get(key) is not None:
+            value = cfg[key]
+            if key not in net.options and DARKNET_DEFAULTS.get(key, object()) == value:
+                continue  # keep the written cfg short: Darknet's default needs no line
+            if key in LIST_KEYS:
+                value = ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
+            net.set(key, value)
+    for s in out:
+        if s.type == "yolo":
+            for key in YOLO_KEYS:
+                if cfg.get(key) is not None:
+                    s.set(key, cfg[key])
+        if int(cfg.get("cmbn", 0) or 0) and s.type == "convolutional":
+            if s.options.get("batch_normalize", "0").strip() == "1":
+                s.set("batch_normalize", 2)
+    return out
