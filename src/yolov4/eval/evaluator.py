@@ -1,0 +1,182 @@
+"""`Evaluator`: accumulate detections and in-memory targets, then COCO and Darknet metrics.
+
+Used by ``yolov4 val`` and by the training loop (no files involved)::
+
+    ev = Evaluator(names)
+    for images, targets in batches:
+        ev.process(predictions, targets)
+    metrics = ev.summarize()   # {"coco.AP": ..., "darknet.mAP50": ..., "coco.AP/person": ...}
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+import numpy as np
+
+from ..errors import DataError
+from .coco import STAT_KEYS, CocoImages, CocoResult, coco_evaluate
+from .darknet_map import DarknetMetrics, as_dict, darknet_map, match_image
+
+
+def to_numpy(x: Any, dtype: Any, shape_tail: tuple = ()) -> np.ndarray:
+    """Tensor (any device) / array / list -> numpy array of ``dtype`` (empty -> ``[0, *tail]``)."""
+    if x is None:
+        return np.zeros((0,) + shape_tail, dtype)
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    a = np.asarray(x, dtype)
+    if a.size == 0:
+        return np.zeros((0,) + shape_tail, dtype)
+    return a.reshape((-1,) + shape_tail) if shape_tail else a.reshape(-1)
+
+
+class Evaluator:
+    """COCO (pycocotools-identical) and Darknet ``detector map`` metrics over many images.
+
+    Args:
+        names: class names; labels are 0-based indices into it.
+        iou_thresh: IoU threshold of the Darknet family (``-iou_thresh``, default .5).
+        conf_thresh: score threshold of Darknet's TP/FP/precision/recall/F1/avg IoU
+            (``-thresh``, default .25).
+        points: Darknet AP interpolation: 0 all-point (default), 11 (VOC2007), 101.
+        coco, darknet: which families to compute.
+        backend: ``"auto"`` (faster-coco-eval if installed, else pycocotools),
+            ``"faster_coco_eval"`` or ``"pycocotools"``.
+
+    ``process(predictions, targets)`` takes, per image,
+    ``predictions[i] = {"boxes": Tensor[N, 4] xyxy px, "scores": Tensor[N], "labels": Tensor[N]}``
+    and ``targets[i] = {"boxes": Tensor[M, 4] xyxy px, "labels": Tensor[M], "image_size": (h, w),
+    optional "iscrowd": bool[M], "difficult": bool[M], "area": float[M], "image_id": int}``.
+    Crowd and difficult objects are ignore regions: ``iscrowd`` in COCO form (difficult ones
+    become crowds too) and "difficult" truths for Darknet (not counted; detections on them
+    removed).
+    """
+
+    def __init__(self, names: Sequence[str], *, iou_thresh: float = 0.5,
+                 conf_thresh: float = 0.25, points: int = 0, coco: bool = True,
+                 darknet: bool = True, backend: str = "auto") -> None:
+        self.names = list(names)
+        self.iou_thresh = float(iou_thresh)
+        self.conf_thresh = float(conf_thresh)
+        self.points = int(points)
+        self.use_coco, self.use_darknet = coco, darknet
+        self.backend = backend
+        self.coco_result: Optional[CocoResult] = None
+        self.darknet_result: Optional[DarknetMetrics] = None
+        self.reset()
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.names)
+
+    def reset(self) -> None:
+        """Forget every processed image."""
+        self.data = CocoImages()
+        self._ignore: List[np.ndarray] = []
+        self._match: List[tuple] = []
+        self._ids: set = set()
+
+    def __len__(self) -> int:
+        return len(self.data.ids)
+
+    def _labels(self, x: Any, what: str, image_id: int) -> np.ndarray:
+        labels = to_numpy(x, np.int64)
+        bad = (labels < 0) | (labels >= self.num_classes)
+        if bad.any():
+            raise DataError(f"image {image_id}: {what} class id {int(labels[bad][0])} out of range "
+                            f"[0, {self.num_classes}) ({self.num_classes} names)")
+        return labels
+
+    def process(self, predictions: Sequence[Mapping[str, Any]],
+                targets: Sequence[Mapping[str, Any]]) -> None:
+        """Add a batch of images: ``predictions[i]`` and ``targets[i]`` describe image ``i``."""
+        if len(predictions) != len(targets):
+            raise ValueError(f"{len(predictions)} predictions for {len(targets)} targets")
+        d = self.data
+        for pred, tgt in zip(predictions, targets):
+            image_id = tgt.get("image_id")
+            image_id = len(d.ids) + 1 if image_id is None else int(image_id)
+            if image_id in self._ids:
+                raise DataError(f"image id {image_id} processed twice")
+            if "image_size" not in tgt:
+                raise ValueError(f"image {image_id}: target has no 'image_size' (h, w)")
+            h, w = (int(v) for v in tgt["image_size"])
+            gb = to_numpy(tgt.get("boxes"), np.float64, (4,))
+            gl = self._labels(tgt.get("labels"), "target", image_id)
+            if len(gb) != len(gl):
+                raise DataError(f"image {image_id}: {len(gb)} target boxes but {len(gl)} labels")
+            crowd = to_numpy(tgt.get("iscrowd"), bool) if tgt.get("iscrowd") is not None \
+                else np.zeros(len(gb), bool)
+            diff = to_numpy(tgt.get("difficult"), bool) if tgt.get("difficult") is not None \
+                else np.zeros(len(gb), bool)
+            area = to_numpy(tgt["area"], np.float64) if tgt.get("area") is not None else None
+            db = to_numpy(pred.get("boxes"), np.float64, (4,))
+            ds = to_numpy(pred.get("scores"), np.float64)
+            dl = self._labels(pred.get("labels"), "predicted", image_id)
+            if not (len(db) == len(ds) == len(dl)):
+                raise DataError(f"image {image_id}: {len(db)} predicted boxes, {len(ds)} scores, "
+                                f"{len(dl)} labels")
+            if not (np.isfinite(db).all() and np.isfinite(ds).all()):
+                raise DataError(f"image {image_id}: predictions hold NaN or inf")
+            order = np.argsort(-ds, kind="stable")  # Darknet's per-image pass in score order
+            db, ds, dl = db[order], ds[order], dl[order]
+            ignore = crowd | diff
+            self._ids.add(image_id)
+            d.ids.append(image_id)
+            d.sizes.append((h, w))
+            d.gt_boxes.append(gb)
+            d.gt_labels.append(gl)
+            d.gt_crowd.append(ignore)
+            d.gt_area.append(area)
+            d.dt_boxes.append(db)
+            d.dt_scores.append(ds)
+            d.dt_labels.append(dl)
+            self._ignore.append(ignore)
+            if self.use_darknet:
+                self._match.append(match_image(db, dl, gb, gl, ignore, self.iou_thresh))
+
+    # ------------------------------------------------------------------ results
+    def _darknet(self) -> DarknetMetrics:
+        d, nc = self.data, self.num_classes
+        offsets = np.cumsum([0] + [len(b) for b in d.gt_boxes])[:-1]
+        cat = lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt)  # noqa: E731
+        truth = cat([np.where(m[0] >= 0, m[0] + o, -1) for m, o in zip(self._match, offsets)],
+                    np.int64)
+        image = cat([np.full(len(s), i) for i, s in enumerate(d.dt_scores)], np.int64)
+        truths = np.zeros(nc, np.int64)
+        for lab, ign in zip(d.gt_labels, self._ignore):
+            truths += np.bincount(lab[~ign], minlength=nc)[:nc]
+        return darknet_map(nc, image, cat(d.dt_scores, np.float64), cat(d.dt_labels, np.int64),
+                           truth, cat([m[1] for m in self._match], np.float64),
+                           cat([m[2] for m in self._match], bool), truths,
+                           self.iou_thresh, self.conf_thresh, self.points)
+
+    def summarize(self) -> Dict[str, float]:
+        """Every metric as a flat dict of fractions (see module docs for the keys).
+
+        COCO numbers are -1 where pycocotools gives -1 (no ground truth in that area range,
+        or per class: no ground truth of that class). Warns and returns zeros when there is
+        nothing to evaluate.
+        """
+        out: Dict[str, float] = {}
+        n_det = sum(len(s) for s in self.data.dt_scores)
+        if len(self) == 0:
+            warnings.warn("Evaluator: no images were processed; every metric is 0", stacklevel=2)
+        elif n_det == 0:
+            warnings.warn("Evaluator: there are no predictions at all; metrics are 0",
+                          stacklevel=2)
+        if self.use_coco:
+            if len(self):
+                self.coco_result = coco_evaluate(self.data, self.num_classes, self.backend,
+                                                 self.names)
+                out.update(self.coco_result.as_dict())
+                for c, name in enumerate(self.names):
+                    out[f"coco.AP/{name}"] = float(self.coco_result.class_ap[c])
+                    out[f"coco.AP50/{name}"] = float(self.coco_result.class_ap50[c])
+            else:
+                out.update({f"coco.{k}": 0.0 for k in STAT_KEYS})
+        if self.use_darknet:
+            self.darknet_result = self._darknet()
+            out.update(as_dict(self.darknet_result, self.names))
+        return out
