@@ -1,0 +1,286 @@
+"""Training and validation loaders: augmentation in workers, collate, random training shapes.
+
+A batch is ``(images, targets, paths)`` (docs/CONTRACTS.md):
+- ``images``: ``Tensor[B, 3, H, W]`` float32 RGB in [0, 1]; every image of a batch has one size;
+- ``targets``: ``Tensor[M, 6]`` rows ``(image_index, class, x1, y1, x2, y2)`` in input pixels;
+- ``paths``: ``list[str]`` of length B.
+
+Reproducibility: the batch sampler (main process) decides every batch's indices and input size,
+and gives each item its own seed derived from ``(seed, global batch number, position)``; the
+augmentation draws only from that seed. A run is therefore the same for any number of workers.
+
+Random training shapes (:class:`RandomShapes`): every ``every`` batches a new input size, the
+same for the whole batch, a multiple of ``step`` — uniform over ``[min_size, max_size]``, or
+Darknet's rule (``src/detector.c: train_detector``, ``random=1``): ``r = rand_scale(1.4)``,
+``dim = round(r*init/32 + 1)*32``, ``init`` when ``r < 1`` and ``dim > init``; the first block
+and the last 100 batches (when ``total_batches`` is given) use the maximum
+``round(1.4*init/32 + 1)*32``. Darknet counts iterations (``batch`` images), a loader batch is a
+mini-batch: use ``every = 10 * subdivisions`` to match Darknet exactly.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from .sample import Sample
+from .transforms.geometric import hw, letterbox, letterbox_params, resize
+from .transforms.pipeline import AugmentConfig, TrainPipeline
+
+Size = Union[int, Tuple[int, int]]
+
+
+# -- random shapes ----------------------------------------------------------------------
+class RandomShapes:
+    """The input size of every batch: fixed, uniform multiples of ``step``, or Darknet's rule.
+
+    Args:
+        init: the cfg's ``(height, width)`` (or int); the size when ``rule="fixed"``.
+        rule: ``"fixed"``, ``"uniform"`` (sizes ``min_size..max_size`` step ``step``, square) or
+            ``"darknet"`` (``random`` factor, keeps the aspect of ``init``).
+        every: batches per size block (Darknet: 10 iterations).
+        seed: sizes are a pure function of ``(seed, batch_number // every)``.
+        total_batches: with ``"darknet"``, the last 100 batches use the maximum size.
+    """
+
+    def __init__(self, init: Size = 608, rule: str = "uniform", *, min_size: int = 320,
+                 max_size: int = 608, step: int = 32, every: int = 10, random: float = 1.4,
+                 seed: int = 0, total_batches: Optional[int] = None) -> None:
+        if rule not in ("fixed", "uniform", "darknet"):
+            raise ValueError(f"RandomShapes: rule must be fixed, uniform or darknet, got {rule!r}")
+        if step <= 0 or every <= 0:
+            raise ValueError("RandomShapes: step and every must be positive")
+        self.init, self.rule, self.step, self.every = hw(init), rule, int(step), int(every)
+        self.min_size = int(math.ceil(min_size / step) * step)
+        self.max_size = int(max_size // step * step)
+        if rule == "uniform" and not 0 < self.min_size <= self.max_size:
+            raise ValueError(f"RandomShapes: no multiple of {step} in [{min_size}, {max_size}]")
+        self.random = float(random) if random > 1 else 1.4  # Darknet: random=1 means 1.4
+        self.seed, self.total_batches = int(seed), total_batches
+
+    def _darknet_dim(self, r: float, init: int) -> int:
+        dim = int(round(r * init / self.step + 1)) * self.step
+        if r < 1 and dim > init:
+            dim = init
+        return max(dim, self.step)
+
+    def max_shape(self) -> Tuple[int, int]:
+        if self.rule == "uniform":
+            return self.max_size, self.max_size
+        if self.rule == "fixed":
+            return self.init
+        return tuple(self._darknet_dim(self.random, s) for s in self.init)  # type: ignore
+
+    def size(self, batch: int) -> Tuple[int, int]:
+        """``(height, width)`` of global batch number ``batch``."""
+        if self.rule == "fixed":
+            return self.init
+        block = batch // self.every
+        rng = np.random.default_rng([self.seed, 0x5A17E5, block])
+        if self.rule == "uniform":
+            n = (self.max_size - self.min_size) // self.step + 1
+            s = self.min_size + self.step * int(rng.integers(0, n))
+            return s, s
+        last = self.total_batches is not None and batch >= self.total_batches - 100
+        if block == 0 or last:
+            return self.max_shape()
+        r = float(rng.uniform(1.0, self.random))
+        r = r if rng.random() < 0.5 else 1.0 / r
+        return self._darknet_dim(r, self.init[0]), self._darknet_dim(r, self.init[1])
+
+
+# -- samplers and datasets --------------------------------------------------------------
+class ShapeBatchSampler(Sampler):
+    """Yields batches of ``(index, height, width, seed, batch, position)`` tuples.
+
+    Epoch ``e`` visits a permutation drawn from ``(seed, e)`` (or the dataset order); the epoch
+    counter advances at every ``iter()`` (or is set by :meth:`set_epoch`).
+    """
+
+    def __init__(self, n: int, batch_size: int, shapes: RandomShapes, *, seed: int = 0,
+                 shuffle: bool = True, drop_last: bool = False) -> None:
+        if n <= 0:
+            raise ValueError("ShapeBatchSampler: the dataset is empty")
+        self.n, self.batch_size, self.shapes = n, int(batch_size), shapes
+        self.seed, self.shuffle, self.drop_last = int(seed), shuffle, drop_last
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
+
+    def __iter__(self) -> Iterator[List[tuple]]:
+        epoch, self.epoch = self.epoch, self.epoch + 1
+        order = (np.random.default_rng([self.seed, epoch]).permutation(self.n) if self.shuffle
+                 else np.arange(self.n))
+        per_epoch = len(self)
+        for k in range(per_epoch):
+            idx = order[k * self.batch_size:(k + 1) * self.batch_size]
+            g = epoch * per_epoch + k
+            h, w = self.shapes.size(g)
+            yield [(int(i), h, w, self.seed, g, p) for p, i in enumerate(idx)]
+
+
+class AugmentedDataset(Dataset):
+    """Maps a sampler item ``(index, h, w, seed, batch, position)`` to an augmented sample
+    ``(uint8[h, w, 3], float32[N, 4], int64[N], path)``."""
+
+    def __init__(self, dataset: Any, config: AugmentConfig) -> None:
+        self.dataset = dataset
+        self.pipeline = TrainPipeline(dataset, config)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, item: tuple) -> tuple:
+        index, h, w, seed, batch, pos = item
+        rng = np.random.default_rng([seed, batch, pos])
+        image, boxes, labels = self.pipeline(index, (h, w), rng)
+        return image, boxes, labels, _path(self.dataset, index)
+
+
+class ResizedDataset(Dataset):
+    """Validation samples resized (``letterbox`` or stretched) to one fixed size, no augmentation.
+
+    Items are ``(uint8[h, w, 3], float32[N, 4] input px, int64[N], path, meta)`` where ``meta``
+    holds ``index``, ``orig_size`` ``(h, w)``, ``scale`` ``(sx, sy)`` and ``pad`` ``(left, top)``:
+    ``original = (input - pad) / scale``.
+    """
+
+    def __init__(self, dataset: Any, size: Size, letterbox: bool = True, fill: int = 127) -> None:
+        self.dataset, self.size, self.letterbox, self.fill = dataset, hw(size), letterbox, fill
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> tuple:
+        s: Sample = self.dataset[index]
+        oh, ow = s.image.shape[:2]
+        if self.letterbox:
+            image, boxes, labels = letterbox(s.image, s.boxes, s.labels, self.size, self.fill)
+            _, new_w, new_h, left, top = letterbox_params(oh, ow, self.size)
+            meta_scale, pad = (new_w / ow, new_h / oh), (left, top)
+        else:
+            image, boxes, labels = resize(s.image, s.boxes, s.labels, self.size)
+            meta_scale, pad = (self.size[1] / ow, self.size[0] / oh), (0, 0)
+        meta = {"index": int(index), "orig_size": (oh, ow), "scale": meta_scale, "pad": pad}
+        return image, boxes, labels, s.path, meta
+
+
+def _path(dataset: Any, index: int) -> str:
+    paths = getattr(dataset, "paths", None)
+    return str(paths[index]) if paths is not None else str(index)
+
+
+# -- collate ------------------------------------------------------------------------------
+def collate(items: Sequence[tuple]) -> tuple:
+    """Stack ``(image uint8[h, w, 3], boxes float32[N, 4], labels int64[N], path, ...)`` items.
+
+    Returns ``(Tensor[B, 3, h, w] float32 [0, 1], Tensor[M, 6] (image_index, class, x1, y1, x2,
+    y2), list[str])`` — plus ``list[dict]`` of metas when the items carry a fifth element.
+    Raises ``ValueError`` when the images of a batch differ in size.
+    """
+    shapes = {it[0].shape for it in items}
+    if len(shapes) != 1:
+        raise ValueError(f"collate: images of one batch must share a size, got {sorted(shapes)}")
+    images = torch.from_numpy(np.stack([it[0] for it in items])).permute(0, 3, 1, 2)
+    images = images.float().div_(255.0).contiguous()
+    rows = []
+    for i, it in enumerate(items):
+        boxes, labels = np.asarray(it[1], np.float32).reshape(-1, 4), np.asarray(it[2])
+        t = np.empty((len(boxes), 6), np.float32)
+        t[:, 0], t[:, 1], t[:, 2:] = i, labels, boxes
+        rows.append(t)
+    targets = torch.from_numpy(np.concatenate(rows) if rows else np.zeros((0, 6), np.float32))
+    paths = [it[3] for it in items]
+    if len(items[0]) > 4:
+        return images, targets, paths, [it[4] for it in items]
+    return images, targets, paths
+
+
+def _collate3(items: Sequence[tuple]) -> tuple:
+    return collate(items)[:3]
+
+
+def to_original(boxes: torch.Tensor, meta: dict) -> torch.Tensor:
+    """Map ``Tensor[N, 4]`` xyxy input pixels of a validation image back to its original pixels
+    (clipped to the image)."""
+    (sx, sy), (left, top), (oh, ow) = meta["scale"], meta["pad"], meta["orig_size"]
+    out = boxes.clone().float()
+    out[:, 0::2] = ((out[:, 0::2] - left) / sx).clamp(0, ow)
+    out[:, 1::2] = ((out[:, 1::2] - top) / sy).clamp(0, oh)
+    return out
+
+
+# -- cache and workers ----------------------------------------------------------------------
+class RamCache:
+    """Decodes every sample of ``dataset`` once, up front, and serves them from RAM (workers
+    forked afterwards share the memory). ``nbytes`` is the memory the images take."""
+
+    def __init__(self, dataset: Any) -> None:
+        self.names = list(dataset.names)
+        self.samples = [dataset[i] for i in range(len(dataset))]
+        self.paths = [s.path for s in self.samples]
+        self.nbytes = int(sum(s.image.nbytes for s in self.samples))
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> Sample:
+        return self.samples[i]
+
+
+def _worker_init(_: int) -> None:
+    cv2.setNumThreads(1)  # one worker = one core; OpenCV's own threads would oversubscribe
+    torch.set_num_threads(1)
+
+
+def _prepare(dataset: Any, cache: bool, training: bool) -> Any:
+    if training and hasattr(dataset, "for_training"):
+        dataset = dataset.for_training()
+    return RamCache(dataset) if cache else dataset
+
+
+def train_loader(dataset: Any, config: AugmentConfig = AugmentConfig(), *, batch_size: int = 8,
+                 shapes: Optional[Union[RandomShapes, Size]] = None, workers: int = 0,
+                 seed: int = 0, cache: bool = False, shuffle: bool = True,
+                 drop_last: bool = False, pin_memory: bool = False) -> DataLoader:
+    """The training loader: augmented batches ``(images, targets, paths)``.
+
+    Args:
+        dataset: ``names``, ``__len__``, ``__getitem__ -> Sample`` (``for_training()`` is used
+            when present, dropping crowd and difficult boxes).
+        config: the augmentations (:class:`AugmentConfig`).
+        shapes: a :class:`RandomShapes`, or a fixed size (int or ``(h, w)``; default 608).
+        workers: worker processes (0 = in the main process); results do not depend on it.
+        seed: the run's seed (order, sizes and every augmentation).
+        cache: decode all images into RAM first.
+    """
+    if not isinstance(shapes, RandomShapes):
+        shapes = RandomShapes(608 if shapes is None else shapes, rule="fixed")
+    data = _prepare(dataset, cache, True)
+    sampler = ShapeBatchSampler(len(data), batch_size, shapes, seed=seed, shuffle=shuffle,
+                                drop_last=drop_last)
+    return DataLoader(AugmentedDataset(data, config), batch_sampler=sampler, collate_fn=collate,
+                      num_workers=workers, pin_memory=pin_memory,
+                      worker_init_fn=_worker_init if workers else None,
+                      persistent_workers=False)
+
+
+def val_loader(dataset: Any, *, size: Size = 608, letterbox: bool = True, batch_size: int = 8,
+               workers: int = 0, cache: bool = False, with_meta: bool = False,
+               fill: int = 127) -> DataLoader:
+    """The evaluation loader: no augmentation, every image letterboxed (grey ``fill``, Darknet's
+    0.5) or stretched to ``size``; dataset order. With ``with_meta`` a fourth element, a list
+    of dicts for :func:`to_original`, follows ``(images, targets, paths)``."""
+    data = _prepare(dataset, cache, False)
+    ds = ResizedDataset(data, size, letterbox, fill)
+    fn = collate if with_meta else _collate3
+    return DataLoader(ds, batch_size=batch_size, shuffle=False, collate_fn=fn,
+                      num_workers=workers, worker_init_fn=_worker_init if workers else None)
