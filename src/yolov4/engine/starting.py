@@ -1,0 +1,151 @@
+"""Starting points of training: from scratch, from a partial Darknet file, or whole with a new class count.
+
+``init_from_weights(net, path)`` loads a Darknet ``.weights`` (or a yolov4 ``.pt`` checkpoint)
+into a freshly built network and returns human-readable lines saying what was loaded:
+
+- **whole, same classes**: every layer;
+- **partial** (``upto=N`` given, or a file that ends exactly on a layer boundary such as
+  ``yolov4.conv.137``): layers ``[0, N)``, like ``darknet partial``; the rest keep their fresh
+  initialisation;
+- **whole, another class count**: the file's class count is solved from its size (the head
+  convs feeding ``[yolo]`` are the only layers whose size depends on it); every other layer is
+  loaded and the head convs are re-initialised, naming them.
+
+Darknet resumes at ``seen / batch`` when fine-tuning without ``-clear``; here training always
+starts at iteration 0 (``seen`` is reset), like ``-clear``.
+``save_partial(net, path, upto)`` writes layers ``[0, upto)`` with ``seen = 0``
+(``darknet partial cfg weights out upto``).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Dict, List, Optional, Union
+
+import numpy as np
+import torch
+
+from ..darknet.weights import _layer_tensors, read_header
+from ..errors import WeightsError
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def _head_convs(net) -> Dict[int, int]:
+    """``{conv layer index: number of mask anchors}`` for the convs feeding a ``[yolo]``."""
+    heads: Dict[int, int] = {}
+    for j in net.yolo_indices:
+        sec = net.specs[j].section
+        mask = sec.get_ints("mask", list(range(sec.get_int("num", 1))))
+        heads[j - 1] = len(mask)
+    return heads
+
+
+def init_from_weights(net, path: PathLike, *, upto: Optional[int] = None) -> List[str]:
+    """Load ``path`` into ``net`` as a training starting point; return what was done (lines)."""
+    path = Path(path)
+    if path.suffix == ".pt":
+        return _init_from_checkpoint(net, path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise WeightsError(f"{path}: weights file not found") from None
+    _, _, _, _, hsize = read_header(data, str(path))
+    if (len(data) - hsize) % 4:
+        raise WeightsError(f"{path}: {len(data)} bytes is not a header plus whole float32 values")
+    body = (len(data) - hsize) // 4
+    n_layers = len(net.layers)
+    counts = [sum(t.numel() for t in _layer_tensors(net, i)) for i in range(n_layers)]
+    if upto is not None:
+        net.load_weights(path, upto=upto)
+        net.seen = 0
+        return [f"loaded layers 0-{int(upto) - 1} of {n_layers} from {path} (partial); "
+                f"layers {int(upto)}-{n_layers - 1} start from scratch"]
+    total = sum(counts)
+    if body == total:
+        net.load_weights(path)
+        net.seen = 0
+        return [f"loaded all {n_layers} layers from {path}"]
+    if body < total:
+        cum = np.cumsum([0] + counts)
+        hits = np.nonzero(cum == body)[0]
+        if len(hits):
+            n = int(hits[-1])
+            # several layer counts can end at the same float (layers without weights): load the
+            # layers with weights, report the first layer not loaded that has weights
+            net.load_weights(path, upto=n)
+            net.seen = 0
+            first_missing = next((i for i in range(n, n_layers) if counts[i]), n_layers)
+            return [f"loaded layers 0-{n - 1} of {n_layers} from {path} (a partial file, like "
+                    f"darknet partial); layers {first_missing}-{n_layers - 1} start from scratch"]
+    return _init_other_classes(net, path, data, hsize, body, counts)
+
+
+def _init_other_classes(net, path: Path, data: bytes, hsize: int, body: int,
+                        counts: List[int]) -> List[str]:
+    heads = _head_convs(net)
+    classes = net.yolo_layers[0].classes if net.yolo_layers else None
+    if not heads or classes is None:
+        raise WeightsError(f"{path}: {body:,} floats do not fit this network ({sum(counts):,}) "
+                           "and it has no [yolo] head to re-initialise")
+    # per head conv: floats per filter; the file has nmask*(5+C') filters
+    per_filter = {i: counts[i] / (heads[i] * (5 + classes)) for i in heads}
+    base = sum(c for i, c in enumerate(counts) if i not in heads)
+    fixed = sum(per_filter[i] * heads[i] * 5 for i in heads)
+    slope = sum(per_filter[i] * heads[i] for i in heads)
+    c_file = (body - base - fixed) / slope
+    if c_file < 1 or abs(c_file - round(c_file)) > 1e-9:
+        raise WeightsError(
+            f"{path}: {body:,} floats fit neither this network ({sum(counts):,} floats), nor a "
+            f"prefix of its layers, nor the same network with another class count; wrong cfg?")
+    c_file = int(round(c_file))
+    floats = np.frombuffer(data, dtype="<f4", count=body, offset=hsize)
+    offset = 0
+    with torch.no_grad():
+        for i in range(len(net.layers)):
+            tensors = _layer_tensors(net, i)
+            if i in heads:
+                offset += int(round(per_filter[i] * heads[i] * (5 + c_file)))
+                continue
+            for t in tensors:
+                n = t.numel()
+                t.copy_(torch.from_numpy(floats[offset:offset + n].copy()).view(t.shape))
+                offset += n
+    assert offset == body, (offset, body)
+    net.seen = 0
+    names = ", ".join(str(i) for i in sorted(heads))
+    return [f"loaded {path}: trained for {c_file} classes, the model has {classes}: head convs "
+            f"(layers {names}, feeding [yolo]) were not loaded and start from scratch; all "
+            f"other layers loaded"]
+
+
+def _init_from_checkpoint(net, path: Path) -> List[str]:
+    from .checkpoint import load_checkpoint
+    ckpt = load_checkpoint(path)
+    state = ckpt["model"]
+    own = net.state_dict()
+    loaded, skipped = 0, []
+    with torch.no_grad():
+        for k, v in own.items():
+            if k in state and tuple(state[k].shape) == tuple(v.shape):
+                v.copy_(state[k])
+                loaded += 1
+            else:
+                skipped.append(k)
+    msg = f"loaded {loaded}/{len(own)} tensors from checkpoint {path}"
+    if skipped:
+        layers = sorted({k.split(".")[1] for k in skipped if k.startswith("layers.")}, key=int)
+        msg += (f"; not loaded (shape differs or absent): layers {', '.join(layers)}"
+                if layers else f"; not loaded: {', '.join(skipped[:5])}")
+    return [msg]
+
+
+def save_partial(net, path: PathLike, upto: int) -> Path:
+    """Write layers ``[0, upto)`` with ``seen = 0`` (``darknet partial``). Returns the path."""
+    seen = net.seen
+    try:
+        net.seen = 0
+        net.save_weights(path, upto=upto)
+    finally:
+        net.seen = seen
+    return Path(path)
