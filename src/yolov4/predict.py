@@ -1,0 +1,381 @@
+"""Inference API: ``Detector`` (model + pre/post-processing) and per-image ``Detections``.
+
+``Detector`` is built from a model-zoo name (``yolov4.create_model``), a Darknet ``.cfg`` path
+(plus ``.weights``), or a ``Darknet`` module. ``predict(source)`` accepts:
+
+- a path to an image, a directory (its images, sorted), a glob pattern, or a video file;
+- a list of paths;
+- a numpy image ``np.ndarray[H, W, 3]`` uint8, **BGR by default like ``cv2.imread``**
+  (pass ``rgb=True`` for RGB arrays), a list of them, or a batch ``np.ndarray[B, H, W, 3]``.
+
+Each image gives a :class:`Detections` with ``boxes: Tensor[N, 4]`` xyxy pixels of the
+original image, ``scores: Tensor[N]`` (objectness × class probability), ``class_ids:
+Tensor[N]`` int64 (0-based), ``names``, ``path`` and ``image_size = (h, w)``.
+``stream(source)`` yields them lazily (for videos, one per frame with the frame attached).
+
+Defaults follow the cfg as ``darknet detector test`` does: input size ``[net] width/height``,
+letterbox ``[net] letter_box``, NMS kind and ``beta`` from the last ``[yolo]`` section
+(``nms_kind``, ``beta_nms``), Darknet's bilinear resize; conf 0.25 and IoU 0.45.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+
+import cv2
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .errors import DataError, WeightsError, YoloError
+from .names import default_names, read_names
+from .postprocess import NmsSettings, nms_settings_from_sections, postprocess
+from .preprocess import RESIZE_KINDS, as_rgb_image, load_image, preprocess
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".jfif")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
+PathLike = Union[str, "os.PathLike[str]"]
+Size = Union[int, Tuple[int, int], Sequence[int]]
+
+
+@dataclass
+class Detections:
+    """Detections of one image.
+
+    Attributes:
+        boxes: ``Tensor[N, 4]`` xyxy pixels of the original image.
+        scores: ``Tensor[N]``. class_ids: ``Tensor[N]`` int64, 0-based into ``names``.
+        names: class names of the model. path: source file (None for arrays).
+        image_size: ``(h, w)`` of the original image. frame: video frame index, else None.
+        image: the RGB image when it came from memory or a video (for :meth:`draw`).
+    """
+
+    boxes: Tensor
+    scores: Tensor
+    class_ids: Tensor
+    names: List[str]
+    path: Optional[str]
+    image_size: Tuple[int, int]
+    frame: Optional[int] = None
+    image: Optional[np.ndarray] = field(default=None, repr=False)
+
+    def __len__(self) -> int:
+        return int(self.scores.numel())
+
+    @property
+    def labels(self) -> List[str]:
+        """Class name of each detection."""
+        return [self.names[i] if 0 <= i < len(self.names) else str(i)
+                for i in self.class_ids.tolist()]
+
+    def to_coco_json(self, image_id: Optional[Any] = None,
+                     category_ids: Optional[Sequence[int]] = None) -> List[Dict[str, Any]]:
+        """COCO result records ``{"file_name", "category_id", "bbox": [x, y, w, h], "score"}``.
+
+        ``category_id`` is the 0-based class id unless ``category_ids`` maps it (e.g. to COCO's
+        91-id scheme); ``image_id`` is added when given.
+        """
+        out = []
+        name = os.path.basename(self.path) if self.path else None
+        for (x1, y1, x2, y2), s, c in zip(self.boxes.tolist(), self.scores.tolist(),
+                                          self.class_ids.tolist()):
+            rec: Dict[str, Any] = {"file_name": name}
+            if image_id is not None:
+                rec["image_id"] = image_id
+            rec["category_id"] = int(category_ids[c]) if category_ids is not None else int(c)
+            rec["bbox"] = [round(x1, 3), round(y1, 3), round(x2 - x1, 3), round(y2 - y1, 3)]
+            rec["score"] = round(float(s), 6)
+            out.append(rec)
+        return out
+
+    def to_yolo_lines(self, with_score: bool = False) -> List[str]:
+        """Darknet/YOLO label lines ``class cx cy w h`` (fractions of the image)."""
+        h, w = self.image_size
+        lines = []
+        for (x1, y1, x2, y2), s, c in zip(self.boxes.tolist(), self.scores.tolist(),
+                                          self.class_ids.tolist()):
+            vals = [(x1 + x2) / 2 / w, (y1 + y2) / 2 / h, (x2 - x1) / w, (y2 - y1) / h]
+            line = f"{c} " + " ".join(f"{v:.6f}" for v in vals)
+            lines.append(line + (f" {s:.6f}" if with_score else ""))
+        return lines
+
+    def draw(self, image: Optional[np.ndarray] = None) -> np.ndarray:
+        """Annotated copy of the image (``np.ndarray[H, W, 3]`` uint8 RGB).
+
+        Uses ``image`` (RGB) if given, else the attached image, else reloads ``path``."""
+        from .draw import draw_detections
+
+        if image is None:
+            image = self.image if self.image is not None else None
+        if image is None:
+            if self.path is None:
+                raise DataError("Detections.draw: no image attached; pass image=")
+            image = load_image(self.path)
+        return draw_detections(image, self.boxes.cpu().numpy(), self.scores.cpu().numpy(),
+                               self.class_ids.cpu().numpy(), self.names)
+
+
+def _input_size(size: Optional[Size], net: nn.Module) -> Tuple[int, int]:
+    if size is None:
+        w, h = int(getattr(net, "width", 416)), int(getattr(net, "height", 416))
+    elif isinstance(size, int):
+        w, h = size, size
+    else:
+        vals = [int(v) for v in size]
+        if len(vals) == 1:
+            vals = vals * 2
+        if len(vals) != 2:
+            raise YoloError(f"size must be N or (width, height), got {size}")
+        w, h = vals
+    if w <= 0 or h <= 0 or w % 32 or h % 32:
+        raise YoloError(f"input size {w}x{h} must be positive multiples of 32")
+    return w, h
+
+
+def _load_network(model: Union[str, PathLike, nn.Module], weights: Optional[PathLike],
+                  classes: Optional[int]) -> nn.Module:
+    if isinstance(model, nn.Module):
+        net = model
+    else:
+        spec = os.fspath(model)
+        if spec.endswith(".cfg") or os.path.isfile(spec):
+            from .darknet.graph import Darknet  # noqa: WPS433 (lazy: heavy import)
+
+            if not os.path.isfile(spec):
+                raise YoloError(f"{spec}: cfg file not found")
+            net = Darknet.from_cfg(spec, classes=classes)
+        else:
+            from .models import create_model
+
+            kwargs = {} if classes is None else {"classes": classes}
+            net = create_model(spec, **kwargs)
+    if weights is not None:
+        w = os.fspath(weights)
+        if not os.path.isfile(w):
+            raise WeightsError(f"{w}: weights file not found")
+        if w.endswith((".pt", ".pth")):
+            state = torch.load(w, map_location="cpu", weights_only=True)
+            state = state.get("model", state) if isinstance(state, dict) else state
+            try:
+                net.load_state_dict(state)
+            except (RuntimeError, KeyError) as err:
+                raise WeightsError(f"{w}: does not fit the model ({str(err).splitlines()[0]})")
+        else:
+            net.load_weights(w)
+    return net
+
+
+class Detector:
+    """A detection model with its pre- and post-processing.
+
+    Args:
+        model: model-zoo name, ``.cfg`` path, or a ``Darknet`` module.
+        weights: Darknet ``.weights`` (or a ``.pt`` state dict) to load.
+        names: class names or a ``.names`` file (must match the model's class count);
+            default COCO for 80 classes.
+        size: input ``N`` or ``(width, height)``; default the cfg's ``[net]`` size.
+        conf: score threshold. iou: NMS threshold.
+        nms: ``greedy`` | ``diou`` | ``soft-linear`` | ``soft-gaussian``; default from the cfg
+            (``nms_kind=greedynms`` is Darknet's DIoU test with exponent 0.6).
+        letterbox: default the cfg's ``[net] letter_box``.
+        device: ``"cpu"`` or ``"cuda"``.
+        beta: DIoU exponent (default the cfg's ``beta_nms``, 0.6 for ``greedynms``).
+        resize: ``"darknet"`` (Darknet's bilinear) or ``"opencv"`` (``cv2.resize``).
+        agnostic, max_det, multi_label, sigma: see :class:`yolov4.postprocess.NmsSettings`.
+        fuse: fold BatchNorm into convolutions for inference (Darknet does too).
+        classes: override the cfg's class count (cfg/name models only).
+    """
+
+    def __init__(self, model: Union[str, PathLike, nn.Module], weights: Optional[PathLike] = None,
+                 *, names: Union[None, PathLike, Sequence[str]] = None, size: Optional[Size] = None,
+                 conf: float = 0.25, iou: float = 0.45, nms: Optional[str] = None,
+                 letterbox: Optional[bool] = None, device: Union[str, torch.device] = "cpu",
+                 beta: Optional[float] = None, resize: str = "darknet", agnostic: bool = False,
+                 max_det: Optional[int] = 300, multi_label: bool = True, sigma: float = 0.5,
+                 fuse: bool = True, classes: Optional[int] = None) -> None:
+        dev = torch.device(device)
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise YoloError("device 'cuda' requested but CUDA is not available")
+        if resize not in RESIZE_KINDS:
+            raise YoloError(f"resize must be one of {RESIZE_KINDS}, got '{resize}'")
+        net = _load_network(model, weights, classes)
+        net.eval()
+        if fuse and hasattr(net, "fuse"):
+            net.fuse()
+        self.net = net.to(dev)
+        self.device = dev
+        yolos = list(getattr(net, "yolo_layers", []))
+        if not yolos:
+            raise YoloError("the model has no [yolo] layer")
+        self.classes = int(yolos[-1].classes)
+        if names is None:
+            self.names = default_names(self.classes)
+        elif isinstance(names, (str, os.PathLike)):
+            self.names = read_names(names, self.classes)
+        else:
+            self.names = [str(n) for n in names]
+            if len(self.names) != self.classes:
+                raise DataError(f"names: {len(self.names)} given but the model has "
+                                f"{self.classes} classes")
+        self.width, self.height = _input_size(size, net)
+        sections = getattr(net, "sections", [])
+        cfg_kind, cfg_beta = nms_settings_from_sections(sections)
+        kind = cfg_kind if nms is None else nms
+        if beta is None:
+            beta = cfg_beta
+        if letterbox is None:
+            letterbox = bool(sections[0].get_int("letter_box", 0)) if sections else False
+        self.letterbox = bool(letterbox)
+        self.resize = resize
+        try:
+            self.settings = NmsSettings(conf=conf, iou=iou, kind=kind, beta=beta, sigma=sigma,
+                                        agnostic=agnostic, max_det=max_det,
+                                        multi_label=multi_label)
+        except ValueError as err:
+            raise YoloError(str(err)) from None
+
+    # ------------------------------------------------------------------ core
+    @torch.inference_mode()
+    def detect_images(self, images: Sequence[np.ndarray], paths: Sequence[Optional[str]],
+                      keep_images: bool = False,
+                      frames: Optional[Sequence[Optional[int]]] = None) -> List[Detections]:
+        """Run one batch of RGB uint8 images (any sizes) -> one :class:`Detections` each."""
+        if not images:
+            return []
+        inputs, transforms = [], []
+        for im in images:
+            x, t = preprocess(im, (self.width, self.height), letterbox=self.letterbox,
+                              resize_kind=self.resize)
+            inputs.append(x)
+            transforms.append(t)
+        batch = torch.stack(inputs).to(self.device)
+        outputs = self.net(batch)
+        results = postprocess([o.float() for o in outputs], transforms, self.settings)
+        dets = []
+        for i, (boxes, scores, ids) in enumerate(results):
+            dets.append(Detections(boxes.cpu(), scores.cpu(), ids.cpu(), self.names, paths[i],
+                                   transforms[i].image_size,
+                                   frame=None if frames is None else frames[i],
+                                   image=images[i] if keep_images else None))
+        return dets
+
+    def predict(self, source: Any, *, rgb: bool = False, batch_size: int = 8,
+                on_error: str = "raise") -> List[Detections]:
+        """Detections for every image (or video frame) of ``source``; see the module docstring.
+
+        Args:
+            rgb: numpy inputs are RGB (default: BGR, as ``cv2.imread`` returns).
+            on_error: ``"raise"`` or ``"warn"`` (skip unreadable files of a list/directory).
+        """
+        return list(self.stream(source, rgb=rgb, batch_size=batch_size, on_error=on_error))
+
+    def __call__(self, source: Any, **kwargs: Any) -> List[Detections]:
+        return self.predict(source, **kwargs)
+
+    def stream(self, source: Any, *, rgb: bool = False, batch_size: int = 8,
+               on_error: str = "raise") -> Iterator[Detections]:
+        """Lazily yield :class:`Detections`; videos are read frame by frame (frame attached)."""
+        if on_error not in ("raise", "warn"):
+            raise ValueError("on_error must be 'raise' or 'warn'")
+        if isinstance(source, np.ndarray):
+            arrays = list(source) if source.ndim == 4 else [source]
+            ims = [as_rgb_image(a, rgb, f"image[{i}]") for i, a in enumerate(arrays)]
+            for s in range(0, len(ims), batch_size):
+                yield from self.detect_images(ims[s:s + batch_size], [None] * len(ims[s:s + batch_size]),
+                                              keep_images=True)
+            return
+        if isinstance(source, (list, tuple)) and source and all(
+                isinstance(a, np.ndarray) for a in source):
+            ims = [as_rgb_image(a, rgb, f"image[{i}]") for i, a in enumerate(source)]
+            for s in range(0, len(ims), batch_size):
+                yield from self.detect_images(ims[s:s + batch_size], [None] * len(ims[s:s + batch_size]),
+                                              keep_images=True)
+            return
+        if isinstance(source, (str, os.PathLike)) and is_video(source):
+            yield from self.stream_video(source, batch_size=batch_size)
+            return
+        paths = resolve_images(source)
+        for s in range(0, len(paths), batch_size):
+            ims, ps = [], []
+            for p in paths[s:s + batch_size]:
+                try:
+                    ims.append(load_image(p))
+                    ps.append(p)
+                except DataError as err:
+                    if on_error == "raise":
+                        raise
+                    warnings.warn(f"skipped: {err}", stacklevel=2)
+            yield from self.detect_images(ims, ps)
+
+    def stream_video(self, path: PathLike, batch_size: int = 1) -> Iterator[Detections]:
+        """Yield one :class:`Detections` per frame of a video (RGB frame attached)."""
+        p = os.fspath(path)
+        cap = open_video(p)
+        frame_index = 0
+        try:
+            while True:
+                ims, frames = [], []
+                while len(ims) < batch_size:
+                    ok, frame = cap.read()
+                    if not ok:
+                        break
+                    ims.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+                    frames.append(frame_index)
+                    frame_index += 1
+                if not ims:
+                    break
+                yield from self.detect_images(ims, [p] * len(ims), keep_images=True,
+                                              frames=frames)
+        finally:
+            cap.release()
+        if frame_index == 0:
+            raise DataError(f"{p}: video has no readable frames")
+
+
+def is_video(path: PathLike) -> bool:
+    """True if ``path`` names a video file by its suffix."""
+    return Path(os.fspath(path)).suffix.lower() in VIDEO_SUFFIXES
+
+
+def open_video(path: PathLike) -> "cv2.VideoCapture":
+    """Open a video with OpenCV; :class:`DataError` naming the file if it cannot."""
+    p = os.fspath(path)
+    if not os.path.isfile(p):
+        raise DataError(f"{p}: video file not found")
+    cap = cv2.VideoCapture(p)
+    if not cap.isOpened():
+        cap.release()
+        raise DataError(f"{p}: cannot open video (not a video or corrupt)")
+    return cap
+
+
+def resolve_images(source: Any) -> List[str]:
+    """A path, directory, glob pattern, or list of paths -> list of image paths.
+
+    Raises:
+        DataError: when a path does not exist or a directory/glob holds no images.
+    """
+    if isinstance(source, (list, tuple)):
+        return [os.fspath(p) for p in source]
+    if not isinstance(source, (str, os.PathLike)):
+        raise DataError(f"unsupported source type {type(source).__name__}")
+    s = os.fspath(source)
+    if os.path.isdir(s):
+        paths = sorted(str(p) for p in Path(s).iterdir()
+                       if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not paths:
+            raise DataError(f"{s}: directory holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        return paths
+    if os.path.exists(s):
+        return [s]
+    if any(ch in s for ch in "*?["):
+        paths = sorted(p for p in glob.glob(s, recursive=True)
+                       if Path(p).suffix.lower() in IMAGE_SUFFIXES)
+        if not paths:
+            raise DataError(f"{s}: pattern matches no images")
+        return paths
+    raise DataError(f"{s}: no such file or directory")
