@@ -131,8 +131,10 @@ def _input_size(size: Optional[Size], net: nn.Module) -> Tuple[int, int]:
         if len(vals) != 2:
             raise YoloError(f"size must be N or (width, height), got {size}")
         w, h = vals
-    if w <= 0 or h <= 0 or w % 32 or h % 32:
-        raise YoloError(f"input size {w}x{h} must be positive multiples of 32")
+    stride = int(getattr(net, "stride", 32) or 32)
+    if w <= 0 or h <= 0 or w % stride or h % stride:
+        raise YoloError(f"input size {w}x{h} (WxH): each side must be a positive multiple of "
+                        f"the network stride {stride}")
     return w, h
 
 
