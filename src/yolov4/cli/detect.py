@@ -1,0 +1,171 @@
+"""``yolov4 detect``: detections on an image, a directory, a glob or a video; annotated output."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, List
+
+from ..errors import DataError, YoloError
+
+NMS_HELP = ("NMS kind (default: the cfg's last [yolo] nms_kind). 'greedy' is the classic IoU "
+            "test (Darknet's default do_nms_sort, OpenCV's NMSBoxes); 'diou' is DIoU-NMS with "
+            "the cfg's beta_nms; note a cfg's nms_kind=greedynms is Darknet's DIoU test with "
+            "exponent 0.6, not the classic test; 'soft-linear'/'soft-gaussian' are Soft-NMS.")
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "detect", help="detect objects in images, directories, globs or videos",
+        description="Detect objects with a Darknet cfg (+ weights) or a model-zoo name. "
+                    "Writes annotated images/videos to --out, optionally COCO json and YOLO txt.")
+    p.add_argument("source", help="image, directory, glob pattern (quote it) or video file")
+    p.add_argument("--model", required=True, help="model-zoo name or Darknet .cfg path")
+    p.add_argument("--weights", help="Darknet .weights (or .pt state dict)")
+    p.add_argument("--names", help=".names file (one class per line); default COCO for 80 classes")
+    p.add_argument("--size", type=int, nargs="+", metavar="N",
+                   help="input size: N, or W H (default: the cfg's [net] width/height)")
+    p.add_argument("--conf", type=float, default=0.25, help="score threshold (obj x class prob)")
+    p.add_argument("--iou", type=float, default=0.45, help="NMS threshold")
+    p.add_argument("--nms", choices=("greedy", "diou", "soft-linear", "soft-gaussian"),
+                   help=NMS_HELP)
+    p.add_argument("--letterbox", action=argparse.BooleanOptionalAction, default=None,
+                   help="keep aspect ratio with grey borders (default: the cfg's letter_box)")
+    p.add_argument("--agnostic", action="store_true", help="class-agnostic NMS")
+    p.add_argument("--max-det", type=int, default=300, help="detections kept per image")
+    p.add_argument("--out", default="runs/detect", help="output directory (default runs/detect)")
+    p.add_argument("--no-save", action="store_true", help="do not write annotated images/video")
+    p.add_argument("--save-json", metavar="FILE",
+                   help="write COCO results [{file_name, category_id (0-based), bbox, score}]")
+    p.add_argument("--save-txt", action="store_true",
+                   help="write YOLO label lines 'class cx cy w h' (fractions) per image into "
+                        "OUT/labels")
+    p.add_argument("--save-conf", action="store_true", help="append the score to --save-txt lines")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--batch-size", type=int, default=1, help="images per forward pass")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or per-image lines")
+    p.set_defaults(func=run)
+
+
+def _progress(iterable: Any, total: Any, enabled: bool, unit: str) -> Any:
+    """A tqdm bar over ``iterable`` (or a manual bar when it is None); None/iterable if off."""
+    if not enabled:
+        return iterable
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover - tqdm is a dependency
+        return iterable
+    return tqdm(iterable, total=total, unit=unit, file=sys.stderr, dynamic_ncols=True)
+
+
+def _warn(message: str, bar: Any) -> None:
+    if bar is not None:
+        bar.write(message, file=sys.stderr)
+    else:
+        print(message, file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    import cv2
+
+    from ..predict import Detector, is_video, open_video, resolve_images
+    from ..preprocess import load_image
+
+    size = None
+    if args.size:
+        if len(args.size) > 2:
+            raise YoloError("--size takes N or W H")
+        size = args.size[0] if len(args.size) == 1 else tuple(args.size)
+    det = Detector(args.model, args.weights, names=args.names, size=size, conf=args.conf,
+                   iou=args.iou, nms=args.nms, letterbox=args.letterbox, device=args.device,
+                   agnostic=args.agnostic, max_det=args.max_det)
+    out = Path(args.out)
+    save_images = not args.no_save
+    if save_images or args.save_txt:
+        out.mkdir(parents=True, exist_ok=True)
+    if args.save_txt:
+        (out / "labels").mkdir(parents=True, exist_ok=True)
+    records: List[dict] = []
+    total_dets = 0
+    source = args.source
+    if is_video(source):
+        cap = open_video(source)
+        frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+        fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+        cap.release()
+        writer = None
+        video_out = out / (Path(source).stem + ".mp4")
+        stem = Path(source).stem
+        try:
+            for d in _progress(det.stream(source, batch_size=args.batch_size), frames,
+                               not args.quiet, "frame"):
+                if save_images:
+                    if writer is None:
+                        h, w = d.image_size
+                        writer = cv2.VideoWriter(str(video_out), cv2.VideoWriter_fourcc(*"mp4v"),
+                                                 fps, (w, h))
+                        if not writer.isOpened():
+                            raise DataError(f"{video_out}: cannot write video")
+                    writer.write(cv2.cvtColor(d.draw(), cv2.COLOR_RGB2BGR))
+                name = f"{stem}_{d.frame:06d}"
+                for r in d.to_coco_json():
+                    r["file_name"] = name
+                    records.append(r)
+                if args.save_txt:
+                    (out / "labels" / f"{name}.txt").write_text(
+                        "".join(line + "\n" for line in d.to_yolo_lines(args.save_conf)))
+                total_dets += len(d)
+        finally:
+            if writer is not None:
+                writer.release()
+        if not args.quiet:
+            print(f"{source}: {total_dets} detections; video written to {video_out}"
+                  if save_images else f"{source}: {total_dets} detections", file=sys.stderr)
+    else:
+        paths = resolve_images(source)
+        many = len(paths) > 1
+        skipped = 0
+        bar = _progress(None, len(paths), many and not args.quiet, "img")
+        for start in range(0, len(paths), args.batch_size):
+            images, ok_paths = [], []
+            for p in paths[start:start + args.batch_size]:
+                try:
+                    images.append(load_image(p))
+                    ok_paths.append(p)
+                except DataError as err:
+                    if not many:
+                        raise
+                    skipped += 1
+                    _warn(f"warning: skipped {err}", bar)
+            for d in det.detect_images(images, ok_paths):
+                stem = Path(d.path).stem
+                if save_images:
+                    target = out / Path(d.path).name
+                    if not cv2.imwrite(str(target), cv2.cvtColor(d.draw(images[ok_paths.index(d.path)]),
+                                                                 cv2.COLOR_RGB2BGR)):
+                        raise DataError(f"{target}: cannot write image")
+                if args.save_txt:
+                    (out / "labels" / f"{stem}.txt").write_text(
+                        "".join(line + "\n" for line in d.to_yolo_lines(args.save_conf)))
+                records.extend(d.to_coco_json())
+                total_dets += len(d)
+                if not many and not args.quiet:
+                    summary = ", ".join(f"{n} {s:.2f}" for n, s in zip(d.labels, d.scores.tolist()))
+                    print(f"{d.path}: {summary or 'no detections'}")
+            if bar is not None:
+                bar.update(len(paths[start:start + args.batch_size]))
+        if bar is not None:
+            bar.close()
+        if many and not args.quiet:
+            print(f"{len(paths) - skipped} images, {total_dets} detections"
+                  + (f", {skipped} skipped" if skipped else "")
+                  + (f"; annotated images in {out}" if save_images else ""), file=sys.stderr)
+    if args.save_json:
+        target = Path(args.save_json)
+        if target.parent:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "w", encoding="utf-8") as f:
+            json.dump(records, f)
+    return 0
