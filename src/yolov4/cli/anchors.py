@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--height", type=int, default=None)
     p.add_argument("--split", default="train")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--restarts", type=int, default=3)
+    p.add_argument("--restarts", type=int, default=5)
     p.add_argument("--cfg", help="cfg whose [yolo] sections receive the anchors")
     p.add_argument("--write", help="output cfg (needs --cfg)")
     p.set_defaults(func=_run)

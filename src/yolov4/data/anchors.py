@@ -43,8 +43,8 @@ def _iou(wh: np.ndarray, centres: np.ndarray) -> np.ndarray:
 
 def _kmeans_once(wh: np.ndarray, n: int, rng: np.random.Generator, iters: int) -> np.ndarray:
     centres = wh[[rng.integers(len(wh))]]
-    while len(centres) < n:  # k-means++ with d = 1 - IoU
-        d = 1 - _iou(wh, centres).max(1)
+    while len(centres) < n:  # k-means++: pick with probability ~ (1 - IoU)^2
+        d = (1 - _iou(wh, centres).max(1)) ** 2
         total = d.sum()
         pick = rng.choice(len(wh), p=d / total) if total > 0 else rng.integers(len(wh))
         centres = np.concatenate([centres, wh[[pick]]])
@@ -69,7 +69,7 @@ def mean_best_iou(wh: np.ndarray, anchors: np.ndarray) -> float:
 
 
 def kmeans_anchors(wh: np.ndarray, n: int = 9, *, seed: int = 0, iters: int = 1000,
-                   restarts: int = 3) -> Tuple[np.ndarray, float]:
+                   restarts: int = 5) -> Tuple[np.ndarray, float]:
     """K-means anchors of box sizes.
 
     Args:
@@ -127,7 +127,7 @@ def set_anchors(sections: Sequence[Section], anchors: np.ndarray, network_width:
     keep = all(m and max(m) < n for m in masks) and all(o == n for o in old_num)
     if not keep:
         if n % len(yolo):
-            raise CfgError(f"{n} anchors cannot be shared evenly by {len(yolo)} [yolo] layers")
+            raise CfgError(f"{sections[0].source}: {n} anchors cannot be shared evenly by {len(yolo)} [yolo] layers")
         per = n // len(yolo)
         order = sorted(range(len(yolo)), key=lambda j: min(masks[j]) if masks[j] else j)
         for rank, j in enumerate(order):

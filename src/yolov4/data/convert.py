@@ -67,6 +67,11 @@ def _unique_names(paths: Sequence[str], taken: set) -> List[str]:
 
 
 def _splits(source: os.PathLike, splits: Sequence[str]) -> Dict[str, DetectionDataset]:
+    from .formats import detect_format
+
+    fmt, target = detect_format(source)
+    if fmt == "coco" and target.is_file():  # one JSON holds one split
+        splits = splits[:1]
     out = {}
     for split in splits:
         try:

@@ -109,11 +109,13 @@ def _texture(rng: np.random.Generator, h: int, w: int, colour: np.ndarray) -> np
 
 
 def render_scene(rng: np.random.Generator, size: int = 256, classes: int = 5,
-                 max_objects: int = 6) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 max_objects: int = 6, return_owner: bool = False) -> tuple:
     """Render one scene.
 
     Returns:
-        ``(image uint8[size, size, 3] RGB, boxes float32[N, 4] xyxy pixels, labels int64[N])``.
+        ``(image uint8[size, size, 3] RGB, boxes float32[N, 4] xyxy pixels, labels int64[N])``,
+        plus with ``return_owner`` the ``int16[size, size]`` map of which object (index into the
+        returned boxes) each pixel shows, ``-1`` for background.
     """
     if not 1 <= classes <= len(SHAPES):
         raise DataError(f"synthetic classes must be 1..{len(SHAPES)}, got {classes}")
@@ -175,15 +177,18 @@ def render_scene(rng: np.random.Generator, size: int = 256, classes: int = 5,
     owner[over.astype(bool)] = -1
     img += rng.normal(0, rng.uniform(0, 8), img.shape).astype(np.float32)
     boxes, kept = [], []
+    final = np.full_like(owner, -1)
     for k, cls in enumerate(labels):
         ys, xs = np.nonzero(owner == k)
         if len(xs) < MIN_VISIBLE * areas[k] / 2:
             continue
+        final[ys, xs] = len(kept)
         boxes.append((xs.min(), ys.min(), xs.max() + 1, ys.max() + 1))
         kept.append(cls)
     image = np.clip(img, 0, 255).astype(np.uint8)
-    return (image, np.asarray(boxes, np.float32).reshape(-1, 4),
-            np.asarray(kept, np.int64).reshape(-1))
+    out = (image, np.asarray(boxes, np.float32).reshape(-1, 4),
+           np.asarray(kept, np.int64).reshape(-1))
+    return out + (final,) if return_owner else out
 
 
 def generate(out_dir: os.PathLike, *, images: int = 500, classes: int = 5, size: int = 256,
