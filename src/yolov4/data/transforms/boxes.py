@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Tuple
 
+import cv2
 import numpy as np
 
 Boxes = np.ndarray  # float32[N, 4] xyxy pixels
@@ -108,6 +109,40 @@ def transform_boxes(boxes: Boxes, matrix: np.ndarray) -> Boxes:
     tx = m[0, 0] * xs + m[0, 1] * ys + m[0, 2]
     ty = m[1, 0] * xs + m[1, 1] * ys + m[1, 2]
     return np.stack([tx.min(1), ty.min(1), tx.max(1), ty.max(1)], 1).astype(np.float32)
+
+
+def transform_clip_polygons(boxes: Boxes, matrix: np.ndarray, width: float, height: float
+                            ) -> Tuple[Boxes, np.ndarray]:
+    """Move boxes by a rotating/shearing 2x3 ``matrix`` as quadrilaterals, clip them to
+    ``[0, width] x [0, height]`` and return the boxes around the visible parts.
+
+    Returns ``(float32[N, 4] xyxy, float[N] visible fraction of each moved quadrilateral)``; a box
+    whose quadrilateral misses the image gets a zero box and fraction 0. Tighter than clipping the
+    enclosing box: a corner of the enclosing box that is visible while the object is not does not
+    keep the box alive.
+    """
+    out = np.zeros((len(boxes), 4), np.float32)
+    frac = np.zeros(len(boxes), np.float64)
+    if len(boxes) == 0:
+        return out, frac
+    m = np.asarray(matrix, np.float64)
+    img = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float32)
+    for k, (x0, y0, x1, y1) in enumerate(boxes.astype(np.float64)):
+        corners = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+        quad = corners @ m[:, :2].T + m[:, 2]
+        e1, e2 = quad[1] - quad[0], quad[3] - quad[0]
+        area = abs(float(e1[0] * e2[1] - e1[1] * e2[0]))
+        if area <= 0:
+            continue
+        inter, poly = cv2.intersectConvexConvex(quad.astype(np.float32), img)
+        if poly is None or inter <= 0:
+            continue
+        poly = poly.reshape(-1, 2)
+        out[k] = [poly[:, 0].min(), poly[:, 1].min(), poly[:, 0].max(), poly[:, 1].max()]
+        frac[k] = inter / area
+    out[:, 0::2] = np.clip(out[:, 0::2], 0, width)
+    out[:, 1::2] = np.clip(out[:, 1::2], 0, height)
+    return out, frac
 
 
 def check_aligned(boxes: Boxes, labels: Labels) -> None:

@@ -25,7 +25,8 @@ from typing import Optional, Sequence, Tuple, Union
 import cv2
 import numpy as np
 
-from .boxes import BoxRules, Boxes, Labels, clip_and_filter, transform_boxes
+from .boxes import (BoxRules, Boxes, Labels, clip_and_filter, transform_boxes,
+                    transform_clip_polygons)
 
 Triple = Tuple[np.ndarray, Boxes, Labels]
 Size = Union[int, Tuple[int, int]]  # int or (height, width)
@@ -62,12 +63,15 @@ def image_fill(image: np.ndarray) -> Tuple[float, float, float]:
 
 
 def warp(image: np.ndarray, c: np.ndarray, out_wh: Tuple[int, int],
-         fill: Sequence[float], dst: Optional[np.ndarray] = None) -> np.ndarray:
-    """Warp ``image`` by the continuous matrix ``c`` into ``out_wh = (w, h)`` (bilinear,
-    constant ``fill`` outside). ``dst`` (a view of the right shape) is written in place."""
-    kwargs = {} if dst is None else {"dst": dst}
+         fill: Optional[Sequence[float]]) -> np.ndarray:
+    """Warp ``image`` by the continuous matrix ``c`` into ``out_wh = (w, h)`` (bilinear).
+    Outside the image: constant ``fill``, or the edge pixels repeated when ``fill`` is None
+    (what ``cv2.resize`` does at the border)."""
+    if fill is None:
+        return cv2.warpAffine(image, to_cv2_matrix(c), out_wh, flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE)
     return cv2.warpAffine(image, to_cv2_matrix(c), out_wh, flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=tuple(fill), **kwargs)
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=tuple(fill))
 
 
 # -- Darknet's jitter/resize crop --------------------------------------------------------
@@ -81,6 +85,16 @@ class Crop:
     ptop: int
     pbot: int
     flip: bool = False
+
+    @property
+    def inside(self) -> bool:
+        """The crop lies within the image (no padding): edges are repeated like ``cv::resize``
+        does on Darknet's crop; otherwise the padding is the image mean."""
+        return min(self.pleft, self.pright, self.ptop, self.pbot) >= 0
+
+    def fill(self, image: np.ndarray) -> Optional[Tuple[float, float, float]]:
+        """The border mode for :func:`warp`: None (repeat edges) or the image mean."""
+        return None if self.inside else image_fill(image)
 
     def matrix(self, ow: int, oh: int, out_w: int, out_h: int) -> np.ndarray:
         """Continuous 2x3 matrix: source pixels -> network pixels (crop, resize, flip)."""
@@ -139,7 +153,7 @@ def apply_crop(image: np.ndarray, boxes: Boxes, labels: Labels, crop: Crop, size
     out_h, out_w = hw(size)
     oh, ow = image.shape[:2]
     c = crop.matrix(ow, oh, out_w, out_h)
-    out = warp(image, c, (out_w, out_h), image_fill(image))
+    out = warp(image, c, (out_w, out_h), crop.fill(image))
     b, lab = clip_and_filter(transform_boxes(boxes, c), labels, (0, 0, out_w, out_h), rules)
     return out, b, lab
 
@@ -231,8 +245,10 @@ def random_affine(image: np.ndarray, boxes: Boxes, labels: Labels, rng: np.rando
                   rules: BoxRules = BoxRules()) -> Triple:
     """Random rotation/scale/shear/translation keeping the image size.
 
-    Boxes become the axis-aligned box around their moved corners (exact without rotation and
-    shear, enclosing with them), then are clipped and filtered. ``fill`` defaults to the image
+    Without rotation and shear boxes move exactly. With them, each box moves as a
+    quadrilateral, is clipped to the image, and becomes the box around its visible part (tight
+    for objects that fill their box, enclosing for others); the visible fraction is the clipped
+    quadrilateral's share of its area. ``fill`` defaults to the image
     mean, like Darknet's crop padding.
     """
     if not (degrees or translate or scale or shear):
@@ -240,5 +256,11 @@ def random_affine(image: np.ndarray, boxes: Boxes, labels: Labels, rng: np.rando
     h, w = image.shape[:2]
     c = draw_affine(rng, w, h, degrees, translate, scale, shear)
     out = warp(image, c, (w, h), image_fill(image) if fill is None else fill)
-    b, lab = clip_and_filter(transform_boxes(boxes, c), labels, (0, 0, w, h), rules)
-    return out, b, lab
+    if not (degrees or shear):  # axis-aligned: the moved box is exact
+        b, lab = clip_and_filter(transform_boxes(boxes, c), labels, (0, 0, w, h), rules)
+        return out, b, lab
+    b, frac = transform_clip_polygons(boxes, c, w, h)
+    bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+    keep = (bw >= max(rules.min_size, 1e-3)) & (bh >= max(rules.min_size, 1e-3))
+    keep &= (frac >= rules.min_visible) & (frac > 0)
+    return out, b[keep], labels[keep]

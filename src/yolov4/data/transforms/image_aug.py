@@ -16,7 +16,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from .boxes import BoxRules, Boxes, Labels, clip_and_filter, transform_boxes
-from .geometric import Crop, draw_crop, image_fill, warp
+from .geometric import Crop, draw_crop, warp
 from .photometric import apply_blur, apply_hsv, draw_blur, draw_hsv, gaussian_noise
 
 Triple = Tuple[np.ndarray, Boxes, Labels]
@@ -78,7 +78,7 @@ def augment_window(image: np.ndarray, boxes: Boxes, labels: Labels, rng: np.rand
     c = crop.matrix(ow, oh, full_w, full_h).copy()
     c[0, 2] -= x
     c[1, 2] -= y
-    out = warp(image, c, (w, h), image_fill(image))
+    out = warp(image, c, (w, h), crop.fill(image))
     b, lab = clip_and_filter(transform_boxes(boxes, c), labels, (0, 0, w, h), rules)
     dhue, dsat, dexp = draw_hsv(rng, aug.hue, aug.saturation, aug.exposure)
     out = apply_hsv(out, dhue, dsat, dexp)
