@@ -74,7 +74,8 @@ def make_coco(root: Path) -> Path:
             "categories": [{"id": 17, "name": "dog"}, {"id": 3, "name": "cat"},
                            {"id": 90, "name": "emu"}],
             "annotations": [
-                {"id": 1, "image_id": 42, "category_id": 17, "bbox": [8, 6, 32, 24], "iscrowd": 0},
+                {"id": 1, "image_id": 42, "category_id": 17, "bbox": [8, 6, 32, 24], "iscrowd": 0,
+                 "area": 500.0},
                 {"id": 2, "image_id": 42, "category_id": 3, "bbox": [20, 30, 60, 30], "iscrowd": 0},
                 {"id": 3, "image_id": 7, "category_id": 90, "bbox": [0, 0, 40, 20], "iscrowd": 1}]}
     (root / "annotations").mkdir(parents=True)
@@ -143,6 +144,7 @@ def test_coco_reader(tmp_path):
     t = ds.targets(1)  # Evaluator target without decoding the image
     assert t["image_id"] == 7 and t["image_size"] == (40, 40)
     assert t["iscrowd"].tolist() == [True] and t["boxes"].tolist() == [[0, 0, 40, 20]]
+    assert ds.targets(0)["area"].tolist() == [500, 60 * 30]  # segment area kept, else box area
     # a directory with annotations/ is recognised too
     assert detect_format(tmp_path / "c")[0] == "coco"
     assert len(load_dataset(tmp_path / "c", "train")) == 2

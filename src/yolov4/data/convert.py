@@ -3,7 +3,8 @@
 Images are copied byte for byte; boxes are written from the reader's xyxy pixels:
 
 - YOLO: ``class cx cy w h`` relative, 6 decimals (error < 1e-6 x image size);
-- COCO: ``bbox = [x, y, w, h]`` pixels, 3 decimals; categories keep a COCO source's ids, else
+- COCO: ``bbox = [x, y, w, h]`` pixels, 3 decimals, ``area`` kept from a COCO source (box area
+  otherwise); categories keep a COCO source's ids, else
   ``1..C``; VOC ``difficult`` is written as an extra ``"difficult": 1`` key that the reader reads
   back (pycocotools ignores it);
 - VOC: integer corners ``xmin = round(x1) + 1``, ``xmax = round(x2) + 1`` (Darknet's
@@ -153,12 +154,14 @@ def _write_coco(datasets: Dict[str, DetectionDataset], out: Path, report: Conver
             h, w = ann.image_size  # type: ignore[misc]
             shutil.copyfile(ds.paths[i], out / "images" / split / name)
             images.append({"id": image_id, "file_name": name, "width": w, "height": h})
-            for b, c, crowd, diff in zip(ann.boxes.tolist(), ann.labels.tolist(),
-                                         ann.iscrowd.tolist(), ann.difficult.tolist()):
+            areas = ann.area.tolist() if ann.area is not None else [None] * len(ann.labels)
+            for b, c, crowd, diff, area in zip(ann.boxes.tolist(), ann.labels.tolist(),
+                                               ann.iscrowd.tolist(), ann.difficult.tolist(), areas):
                 bw, bh = b[2] - b[0], b[3] - b[1]
                 entry = {"id": len(anns) + 1, "image_id": image_id, "category_id": cat_ids[c],
                          "bbox": [round(b[0], 3), round(b[1], 3), round(bw, 3), round(bh, 3)],
-                         "area": round(bw * bh, 3), "iscrowd": int(crowd)}
+                         "area": round(bw * bh if area is None else area, 3),
+                         "iscrowd": int(crowd)}
                 if diff:
                     entry["difficult"] = 1
                 anns.append(entry)

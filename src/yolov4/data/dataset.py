@@ -52,6 +52,8 @@ class Annotation:
         image_size: ``(height, width)``, or None when the image cannot be read.
         image_id: COCO image id, VOC image id, or the index for label-file formats.
         problems: defects found while reading this image's annotation.
+        area: ``float32[N]`` COCO ``area`` (segment area, which COCO's small/medium/large ranges
+            use), None for other formats (evaluation then uses the box area).
     """
 
     path: str
@@ -62,6 +64,7 @@ class Annotation:
     image_size: Optional[Tuple[int, int]]
     image_id: object = None
     problems: List[Problem] = field(default_factory=list)
+    area: Optional[np.ndarray] = None
 
     def __post_init__(self) -> None:
         self.boxes = np.asarray(self.boxes, np.float32).reshape(-1, 4)
@@ -169,11 +172,12 @@ class DetectionDataset:
     def targets(self, i: int) -> dict:
         """Sample ``i`` as an Evaluator target: ``boxes`` ``Tensor[N, 4]`` xyxy px, ``labels``
         ``Tensor[N]`` int64, ``iscrowd``/``difficult`` ``Tensor[N]`` bool, ``image_id``,
-        ``image_size`` ``(h, w)``, ``path``."""
+        ``image_size`` ``(h, w)``, ``path``, and for COCO ``area`` ``Tensor[N]`` float32."""
         import torch
 
         ann = self.annotations(i)
-        return {"boxes": torch.from_numpy(ann.boxes.copy()),
+        extra = {} if ann.area is None else {"area": torch.from_numpy(ann.area.copy())}
+        return {**extra, "boxes": torch.from_numpy(ann.boxes.copy()),
                 "labels": torch.from_numpy(ann.labels.copy()),
                 "iscrowd": torch.from_numpy(ann.iscrowd.copy()),
                 "difficult": torch.from_numpy(ann.difficult.copy()),

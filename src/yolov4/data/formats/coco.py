@@ -70,7 +70,7 @@ class CocoDataset(DetectionDataset):
                                         "skipped"))
                 got = (0, 0)
             h, w = got
-        boxes, labels, crowd, difficult = [], [], [], []
+        boxes, labels, crowd, difficult, area = [], [], [], [], []
         for ann in self._anns.get(i, ()):
             where = f"annotation {ann.get('id')} of {os.path.basename(self.paths[i])}"
             try:
@@ -99,10 +99,11 @@ class CocoDataset(DetectionDataset):
             labels.append(self._index_of[ann["category_id"]])
             crowd.append(bool(ann.get("iscrowd", 0)))
             difficult.append(bool(ann.get("difficult", 0)))  # written by yolov4 data convert
+            area.append(float(ann.get("area", bw * bh)))
         return Annotation(path=self.paths[i], boxes=np.asarray(boxes, np.float32).reshape(-1, 4),
                           labels=labels, iscrowd=crowd, difficult=difficult,
                           image_size=(h, w) if h > 0 else None, image_id=self.image_ids[i],
-                          problems=problems)
+                          problems=problems, area=np.asarray(area, np.float32))
 
 
 def _split_dir(json_path: Path) -> Optional[str]:
