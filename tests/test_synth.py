@@ -74,3 +74,14 @@ def test_cli_synth(tmp_path, capsys):
                  "--size", "64", "--seed", "1"]) == 0
     assert "data.yaml" in capsys.readouterr().out
     assert main(["data", "check", str(tmp_path / "s")]) == 0
+
+
+def test_cli_show_writes_a_grid(tmp_path):
+    import cv2
+
+    generate(tmp_path / "s", images=4, classes=2, size=64, seed=2, val_fraction=0.25)
+    out = tmp_path / "grid.png"
+    assert main(["data", "show", str(tmp_path / "s"), "--out", str(out), "--n", "3",
+                 "--size", "64"]) == 0
+    image = cv2.imread(str(out))
+    assert image is not None and image.shape[0] >= 64

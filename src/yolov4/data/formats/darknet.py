@@ -2,7 +2,8 @@
 
 ``train``/``valid`` are list files of image paths; a relative path is tried against the current
 directory, the list file's directory and the ``.data`` file's directory (Darknet itself only uses
-the current directory). Labels sit where Darknet looks for them: the last ``images`` or
+the current directory); the names and list files are also looked for by their base name next to
+the ``.data`` file. Labels sit where Darknet looks for them: the last ``images`` or
 ``JPEGImages`` directory component replaced by ``labels`` and the extension by ``.txt``
 (``src/utils.c: replace_image_to_label``).
 """
@@ -59,7 +60,8 @@ def load_darknet(data_path: os.PathLike, split: str = "train", **kwargs: Any) ->
     bases = [Path.cwd(), data_path.parent]
     if "names" not in meta:
         raise DataError(f"{data_path}: no 'names=' entry")
-    names_file = resolve_entry(meta["names"], bases)
+    names_file = (resolve_entry(meta["names"], bases)  # else next to the .data (moved dataset)
+                  or resolve_entry(os.path.basename(meta["names"]), [data_path.parent]))
     if names_file is None:
         raise DataError(f"{data_path}: names file {meta['names']!r} not found")
     names = read_names(Path(names_file))
@@ -76,7 +78,8 @@ def load_darknet(data_path: os.PathLike, split: str = "train", **kwargs: Any) ->
     if key is None:
         raise DataError(f"{data_path}: no {' or '.join(SPLIT_KEYS.get(split, (split,)))}= entry "
                         f"for the {split!r} split")
-    list_file = resolve_entry(meta[key], bases)
+    list_file = (resolve_entry(meta[key], bases)
+                 or resolve_entry(os.path.basename(meta[key]), [data_path.parent]))
     if list_file is None:
         raise DataError(f"{data_path}: {key} list {meta[key]!r} not found")
     paths, bad = read_list_file(Path(list_file), bases)
