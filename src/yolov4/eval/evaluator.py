@@ -47,7 +47,8 @@ class Evaluator:
     ``process(predictions, targets)`` takes, per image,
     ``predictions[i] = {"boxes": Tensor[N, 4] xyxy px, "scores": Tensor[N], "labels": Tensor[N]}``
     and ``targets[i] = {"boxes": Tensor[M, 4] xyxy px, "labels": Tensor[M], "image_size": (h, w),
-    optional "iscrowd": bool[M], "difficult": bool[M], "area": float[M], "image_id": int}``.
+    optional "iscrowd": bool[M], "difficult": bool[M], "area": float[M], "image_id"}`` (any
+    hashable id, checked for duplicates and named in errors; COCO ids are assigned internally).
     Crowd and difficult objects are ignore regions: ``iscrowd`` in COCO form (difficult ones
     become crowds too) and "difficult" truths for Darknet (not counted; detections on them
     removed).
@@ -95,10 +96,13 @@ class Evaluator:
             raise ValueError(f"{len(predictions)} predictions for {len(targets)} targets")
         d = self.data
         for pred, tgt in zip(predictions, targets):
-            image_id = tgt.get("image_id")
-            image_id = len(d.ids) + 1 if image_id is None else int(image_id)
-            if image_id in self._ids:
-                raise DataError(f"image id {image_id} processed twice")
+            key = tgt.get("image_id")
+            image_id = len(d.ids) + 1  # the COCO id used internally; external ids may be str
+            if key is not None:
+                if key in self._ids:
+                    raise DataError(f"image id {key} processed twice")
+                self._ids.add(key)
+                image_id = key  # only for messages below
             if "image_size" not in tgt:
                 raise ValueError(f"image {image_id}: target has no 'image_size' (h, w)")
             h, w = (int(v) for v in tgt["image_size"])
@@ -122,8 +126,7 @@ class Evaluator:
             order = np.argsort(-ds, kind="stable")  # Darknet's per-image pass in score order
             db, ds, dl = db[order], ds[order], dl[order]
             ignore = crowd | diff
-            self._ids.add(image_id)
-            d.ids.append(image_id)
+            d.ids.append(len(d.ids) + 1)
             d.sizes.append((h, w))
             d.gt_boxes.append(gb)
             d.gt_labels.append(gl)
