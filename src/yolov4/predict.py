@@ -138,8 +138,14 @@ def _input_size(size: Optional[Size], net: nn.Module) -> Tuple[int, int]:
     return w, h
 
 
-def _load_network(model: Union[str, PathLike, nn.Module], weights: Optional[PathLike],
-                  classes: Optional[int]) -> nn.Module:
+def load_network(model: Union[str, PathLike, nn.Module], weights: Optional[PathLike] = None,
+                 classes: Optional[int] = None) -> nn.Module:
+    """A ``Darknet`` from a model-zoo name, a ``.cfg`` path or a module, with ``weights``
+    (Darknet ``.weights`` or a ``.pt`` state dict) loaded.
+
+    Raises:
+        YoloError: missing cfg; WeightsError: missing or non-fitting weights file.
+    """
     if isinstance(model, nn.Module):
         net = model
     else:
@@ -204,7 +210,7 @@ class Detector:
             raise YoloError("device 'cuda' requested but CUDA is not available")
         if resize not in RESIZE_KINDS:
             raise YoloError(f"resize must be one of {RESIZE_KINDS}, got '{resize}'")
-        net = _load_network(model, weights, classes)
+        net = load_network(model, weights, classes)
         net.eval()
         if fuse and hasattr(net, "fuse"):
             net.fuse()

@@ -1,1 +1,2 @@
-"""export"""
+"""Export to deployable formats: ONNX (``onnx.py``), TorchScript (``torchscript.py``) and
+Darknet ``.cfg`` + ``.weights`` (``darknet.py``); the traced module is ``module.py``."""
