@@ -12,6 +12,7 @@ caller supplies one (COCO's annotation files hold the *segmentation* area). Dete
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -66,6 +67,11 @@ class CocoImages:
     dt_labels: List[np.ndarray] = field(default_factory=list)
 
 
+def _box_area(boxes: np.ndarray) -> np.ndarray:
+    wh = xyxy_to_xywh(boxes)[:, 2:]
+    return wh[:, 0] * wh[:, 1]
+
+
 def _repeat_ids(ids: Sequence[int], counts: Sequence[int]) -> List[int]:
     return np.repeat(np.asarray(ids, np.int64), np.asarray(counts, np.int64)).tolist()
 
@@ -79,7 +85,7 @@ def gt_dataset(data: CocoImages, num_classes: int, names: Optional[Sequence[str]
     if sum(counts) == 0:
         return {"images": images, "annotations": [], "categories": cats}
     boxes = xyxy_to_xywh(np.concatenate(data.gt_boxes))
-    areas = np.concatenate([a if a is not None else xyxy_to_xywh(b)[:, 2] * xyxy_to_xywh(b)[:, 3]
+    areas = np.concatenate([a if a is not None else _box_area(b)
                             for a, b in zip(data.gt_area, data.gt_boxes)])
     labels = (np.concatenate(data.gt_labels) + 1).tolist()
     crowd = np.concatenate(data.gt_crowd).astype(np.int64).tolist()
@@ -139,6 +145,17 @@ def _class_ap(precision: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
 def coco_evaluate(data: CocoImages, num_classes: int, backend: str = "auto",
                   names: Optional[Sequence[str]] = None) -> CocoResult:
     """Run COCOeval (``bbox``) on in-memory ground truth and detections."""
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # ~10^6 small dicts: the cyclic GC would rescan them all again and again
+    try:
+        return _coco_evaluate(data, num_classes, backend, names)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _coco_evaluate(data: CocoImages, num_classes: int, backend: str,
+                   names: Optional[Sequence[str]]) -> CocoResult:
     COCO, COCOeval, used = coco_backend(backend)
     gt_dict = gt_dataset(data, num_classes, names)
     dt_dict = {"images": gt_dict["images"], "categories": gt_dict["categories"],
