@@ -76,12 +76,14 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     blotch = cv2.resize(rng.normal(0, 1, (6, 6, 3)).astype(np.float32), (size, size),
                         interpolation=cv2.INTER_CUBIC)
     img += blotch * rng.uniform(10, 35)
-    for _ in range(rng.integers(0, 4)):  # soft blobs
-        layer = np.zeros((size, size), np.float32)
-        centre = tuple(int(v) for v in rng.integers(0, size, 2))
-        axes = tuple(int(v) for v in rng.integers(size // 12, size // 4, 2))
+    small = max(size // 4, 8)
+    for _ in range(rng.integers(0, 4)):  # soft blobs, drawn at 1/4 size and blurred up
+        layer = np.zeros((small, small), np.float32)
+        centre = tuple(int(v) for v in rng.integers(0, small, 2))
+        axes = tuple(int(v) for v in rng.integers(max(small // 12, 1), max(small // 4, 2), 2))
         cv2.ellipse(layer, centre, axes, float(rng.uniform(0, 180)), 0, 360, 1.0, -1)
-        layer = cv2.GaussianBlur(layer, (0, 0), size / 30)[..., None] * rng.uniform(0.3, 0.7)
+        layer = cv2.resize(cv2.GaussianBlur(layer, (0, 0), small / 30), (size, size),
+                           interpolation=cv2.INTER_LINEAR)[..., None] * rng.uniform(0.3, 0.7)
         img = img * (1 - layer) + _colour(rng) * layer
     for _ in range(rng.integers(2, 9)):  # distractor lines and curves
         pts = rng.integers(-size // 4, size + size // 4, (rng.integers(2, 5), 2)).astype(np.int32)
@@ -96,7 +98,7 @@ def _texture(rng: np.random.Generator, h: int, w: int, colour: np.ndarray) -> np
     if kind == 0:
         return base.copy()
     if kind == 1:
-        return base + rng.normal(0, rng.uniform(8, 25), (h, w, 1)).astype(np.float32)
+        return base + rng.standard_normal((h, w, 1), np.float32) * rng.uniform(8, 25)
     other = np.clip(colour * rng.uniform(0.4, 0.8) + rng.uniform(-40, 40, 3), 0, 255)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     phi = rng.uniform(0, math.pi)
@@ -175,7 +177,7 @@ def render_scene(rng: np.random.Generator, size: int = 256, classes: int = 5,
         cv2.line(over, tuple(map(int, pts[0])), tuple(map(int, pts[1])), 1, 1)
         cv2.line(img, tuple(map(int, pts[0])), tuple(map(int, pts[1])), _colour(rng).tolist(), 1)
     owner[over.astype(bool)] = -1
-    img += rng.normal(0, rng.uniform(0, 8), img.shape).astype(np.float32)
+    img += rng.standard_normal(img.shape, np.float32) * rng.uniform(0, 8)
     boxes, kept = [], []
     final = np.full_like(owner, -1)
     for k, cls in enumerate(labels):
