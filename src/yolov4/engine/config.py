@@ -43,7 +43,8 @@ DARKNET_DEFAULTS: Dict[str, Any] = {
 LIST_KEYS = ("steps", "scales")
 INT_KEYS = ("batch", "subdivisions", "max_batches", "width", "height", "adam", "burn_in", "step",
             "sgdr_cycle", "sgdr_mult", "epochs", "seed", "workers", "eval_interval", "patience",
-            "save_period", "max_val_images", "cmbn", "amp", "plots", "tensorboard")
+            "save_period", "max_val_images", "cmbn", "amp", "plots", "tensorboard",
+            "stop_after")
 CHOICES = {"ema_mode": ("darknet", "every_step"),
            "policy": ("constant", "step", "steps", "exp", "poly", "sigmoid", "random", "sgdr")}
 
@@ -178,9 +179,13 @@ def resolve_config(
     if cfg.get("epochs") and "max_batches" not in user:
         if not dataset_len:
             raise YoloError("epochs needs a dataset length to derive max_batches")
-        cfg["max_batches"] = max(1, math.ceil(cfg["epochs"] * dataset_len / batch))
-        notes.append(f"max_batches={cfg['max_batches']} from epochs={cfg['epochs']} x "
-                     f"{dataset_len} images / batch={batch}")
+        per_epoch = dataset_len // batch
+        if per_epoch < 1:
+            raise YoloError(f"the training split has {dataset_len} images, fewer than "
+                            f"batch={batch}: lower --batch")
+        cfg["max_batches"] = cfg["epochs"] * per_epoch
+        notes.append(f"max_batches={cfg['max_batches']} = epochs {cfg['epochs']} x "
+                     f"{per_epoch} iterations ({dataset_len} images // batch {batch})")
         derived = True
     elif "max_batches" in user:
         derived = True

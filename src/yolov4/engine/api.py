@@ -1,0 +1,154 @@
+"""``yolov4.train(data=..., model=..., **overrides)``: the Python entry point of training.
+
+Builds everything the :class:`~yolov4.engine.trainer.Trainer` needs: the datasets
+(``load_dataset``), the model (a zoo name via ``build_sections`` or a ``.cfg`` path, with the
+dataset's class count), the resolved configuration (``yolov4.engine.config``), the starting
+weights (``yolov4.engine.starting``), or everything from a checkpoint with ``resume=``.
+"""
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any, Callable, Dict, Mapping, Optional, Union
+
+import numpy as np
+import torch
+
+from ..darknet.cfg import parse_cfg_text, read_cfg
+from ..darknet.graph import Darknet, set_classes
+from ..errors import DataError, YoloError
+from .checkpoint import load_checkpoint
+from .config import apply_to_sections, parse_overrides, resolve_config
+from .starting import init_from_weights
+from .trainer import Trainer, TrainResult
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+#: Keys that may change when resuming (they do not alter the optimisation).
+RESUME_OVERRIDES = ("device", "workers", "eval_interval", "patience", "plots", "tensorboard",
+                    "stop_after", "save_period", "max_val_images")
+
+
+def _datasets(data: Any) -> tuple:
+    """``(train, val)`` from a dataset path, or a ``(train, val)`` pair of dataset objects."""
+    if isinstance(data, (tuple, list)) and len(data) == 2 and not isinstance(data[0], (str, Path)):
+        return data[0], data[1]
+    from ..data.formats import load_dataset
+    train = load_dataset(data, "train")
+    try:
+        val = load_dataset(data, "val")
+    except DataError as err:
+        print(f"no validation split ({err}); training without validation")
+        val = None
+    return train, val
+
+
+def model_sections(model: Union[str, PathLike], classes: int, **model_kwargs: Any) -> list:
+    """Sections of a zoo model name or a ``.cfg`` path, with ``classes`` in every ``[yolo]``."""
+    from ..models import build_sections, list_models
+    if isinstance(model, str) and model in list_models():
+        return build_sections(model, classes=classes, **model_kwargs)
+    path = Path(model)
+    if path.suffix != ".cfg" or not path.exists():
+        raise YoloError(f"model '{model}' is neither a zoo model ({', '.join(list_models())}) "
+                        f"nor an existing .cfg file")
+    if model_kwargs:
+        raise YoloError(f"{path}: model options {sorted(model_kwargs)} only apply to zoo models")
+    sections = read_cfg(path)
+    yolos = [s for s in sections if s.type == "yolo"]
+    if yolos and any(s.get_int("classes", 20) != classes for s in yolos):
+        print(f"{path}: [yolo] classes set to {classes} (the dataset's class count); the convs "
+              f"feeding [yolo] get filters = len(mask)*(5+{classes})")
+        set_classes(sections, classes)
+    return sections
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def train(
+    data: Any = None,
+    model: Union[str, PathLike] = "yolov4-tiny",
+    *,
+    weights: Optional[PathLike] = None,
+    partial: Optional[int] = None,
+    hyp: Optional[PathLike] = None,
+    out: PathLike = "runs/train",
+    resume: Optional[PathLike] = None,
+    model_kwargs: Optional[Mapping[str, Any]] = None,
+    verbose: bool = True,
+    log: Callable[[str], None] = print,
+    **overrides: Any,
+) -> TrainResult:
+    """Train a YOLO model; returns a :class:`TrainResult` (paths of last/best checkpoints, the
+    Darknet ``model.cfg`` + ``model.weights``, final metrics, loss history).
+
+    Args:
+        data: dataset path (data.yaml, .data, COCO json, VOC dir) or a ``(train, val)`` pair.
+        model: zoo name (``yolov4``, ``yolov4-tiny``, ...) or a ``.cfg`` path.
+        weights: starting weights: Darknet ``.weights`` (whole, partial, or another class
+            count) or a yolov4 ``.pt`` checkpoint. ``partial=N`` loads only layers ``[0, N)``.
+        hyp: a YAML file of hyperparameters (keys of ``yolov4/engine/hyp.yaml``).
+        out: run directory (``last.pt``, ``best.pt``, ``model.cfg``, ``model.weights``, CSV,
+            plots).
+        resume: a ``last.pt`` to continue exactly (its config and data are reused).
+        model_kwargs: zoo options, e.g. ``{"width_multiple": 0.25, "depth_multiple": 0.33}``.
+        **overrides: hyperparameters by Darknet key (``batch=16``, ``subdivisions=2``,
+            ``epochs=10``, ``learning_rate=0.001``, ``ema_alpha=0.9998``, ``size=416``...).
+    """
+    overrides = dict(overrides)
+    if "size" in overrides:
+        size = overrides.pop("size")
+        if size is not None:
+            overrides["width"] = overrides["height"] = int(size)
+    if resume is not None:
+        return _resume(resume, data, overrides, verbose, log)
+    if data is None:
+        raise YoloError("train: data= is required (or resume=)")
+    train_set, val_set = _datasets(data)
+    classes = len(train_set.names)
+    sections = model_sections(model, classes, **dict(model_kwargs or {}))
+    cfg, notes = resolve_config(sections, hyp_file=hyp, overrides=overrides,
+                                dataset_len=len(train_set))
+    for line in notes:
+        log(line)
+    cfg["data"] = str(data) if isinstance(data, (str, Path)) else None
+    cfg["model"] = str(model)
+    cfg["weights"] = str(weights) if weights else None
+    sections = apply_to_sections(sections, cfg)
+    seed_everything(int(cfg["seed"]))
+    net = Darknet.from_cfg(sections)
+    if weights is not None:
+        for line in init_from_weights(net, weights, upto=partial):
+            log(line)
+    trainer = Trainer(net, cfg, train_set, val_set, out_dir=str(out), verbose=verbose, log=log)
+    return trainer.train()
+
+
+def _resume(path: PathLike, data: Any, overrides: Dict[str, Any], verbose: bool,
+            log: Callable[[str], None]) -> TrainResult:
+    ck = load_checkpoint(path)
+    cfg = dict(ck["config"])
+    bad = sorted(k for k in overrides if k not in RESUME_OVERRIDES and overrides[k] is not None)
+    if bad:
+        raise YoloError(f"{path}: cannot change {', '.join(bad)} when resuming (they would "
+                        f"change the run); allowed: {', '.join(RESUME_OVERRIDES)}")
+    cfg.update({k: v for k, v in overrides.items() if v is not None})
+    if data is None:
+        data = cfg.get("data")
+        if not data:
+            raise YoloError(f"{path}: the checkpoint was trained on in-memory datasets; pass data=")
+    train_set, val_set = _datasets(data)
+    if not ck.get("cfg_text"):
+        raise YoloError(f"{path}: checkpoint holds no cfg text; cannot rebuild the model")
+    net = Darknet.from_cfg(parse_cfg_text(ck["cfg_text"], source=f"{path}:cfg_text"))
+    trainer = Trainer(net, cfg, train_set, val_set, out_dir=str(Path(path).parent),
+                      checkpoint=ck, verbose=verbose, log=log)
+    return trainer.train()
+
+
+__all__ = ["train", "model_sections", "parse_overrides", "RESUME_OVERRIDES"]

@@ -1,0 +1,373 @@
+"""The training loop: ``before_train / before_epoch / train_one_iter / after_iter / after_epoch / after_train``.
+
+One *iteration* is one weight update, as in Darknet: ``subdivisions`` mini-batches of
+``batch / subdivisions`` images each, the loss of each summed over its images and divided by the
+cfg ``batch``, gradients accumulated, one optimiser step (``yolov4.engine.optim``). The lr of
+update ``k`` is ``policy.rate(k)`` (Darknet's ``get_current_rate``). An *epoch* is
+``len(train) // batch`` iterations over a fresh permutation (Darknet has no epochs; they exist
+for validation, checkpoints and the progress bar).
+
+Exact resume: the loader draws data order, augmentation and input sizes from
+``(seed, epoch, mini-batch number)`` only, so a checkpoint stores the position
+``(epoch, epoch_iter)`` plus the RNG states (python, numpy, torch, SAT coin), the model,
+optimiser, EMA and AMP scaler; training N + M iterations straight or N, stop, resume, M gives
+the same losses.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import random
+import resource
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Optional
+
+import torch
+from torch.utils.data import DataLoader
+
+from ..darknet.cfg import write_cfg_text
+from ..data.loader import RandomShapes, collate, train_loader
+from ..data.transforms.pipeline import AugmentConfig
+from ..errors import YoloError
+from ..loss import YoloLoss
+from .adversarial import adversarial_images, adversarial_lr_at, should_attack
+from .checkpoint import atomic_save, load_model_state, make_checkpoint, restore_rng
+from .ema import ModelEMA, build_ema
+from .lr_policy import LRPolicy, apply_lr
+from .optim import build_optimizer
+from .runlog import RunLog
+from .validate import evaluate, fitness
+
+
+class TrainingError(YoloError):
+    """Training cannot go on (non-finite loss, out of memory); the message says what to do."""
+
+
+@dataclass
+class TrainResult:
+    """What a run produced. Paths are inside ``out_dir``; metrics are the last validation's."""
+
+    out_dir: Path
+    last: Path
+    best: Optional[Path]
+    cfg: Path
+    weights: Path
+    iterations: int
+    epochs: int
+    metrics: Dict[str, float] = field(default_factory=dict)
+    best_fitness: float = float("-inf")
+    stopped_early: bool = False
+    history: List[Dict[str, Any]] = field(default_factory=list)
+    losses: List[Dict[str, float]] = field(default_factory=list)
+
+
+class _Batches:
+    """The loader's batch sampler for one epoch, from mini-batch ``skip`` on (cheap: indices only)."""
+
+    def __init__(self, sampler: Any, epoch: int, skip: int, limit: int) -> None:
+        self.sampler, self.epoch, self.skip, self.limit = sampler, epoch, skip, limit
+
+    def __len__(self) -> int:
+        return max(0, self.limit - self.skip)
+
+    def __iter__(self) -> Iterator[list]:
+        self.sampler.set_epoch(self.epoch)
+        for k, batch in enumerate(self.sampler):
+            if k >= self.limit:
+                break
+            if k >= self.skip:
+                yield batch
+
+
+class Trainer:
+    """Trains a ``Darknet`` on a dataset with a resolved config (``yolov4.engine.config``)."""
+
+    def __init__(self, net: torch.nn.Module, cfg: Dict[str, Any], train_set: Any,
+                 val_set: Any = None, *, out_dir: str = "runs/train", device: Any = None,
+                 checkpoint: Optional[Dict[str, Any]] = None, verbose: bool = True,
+                 log: Callable[[str], None] = print) -> None:
+        self.net, self.cfg, self.train_set, self.val_set = net, cfg, train_set, val_set
+        self.out = Path(out_dir)
+        self.verbose, self.log = verbose, log
+        want = cfg.get("device") or device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = torch.device(want)
+        self.batch, self.subdivisions = int(cfg["batch"]), int(cfg["subdivisions"])
+        self.mini = self.batch // self.subdivisions
+        self.max_batches = int(cfg["max_batches"])
+        self.iters_per_epoch = len(train_set) // self.batch
+        if self.iters_per_epoch < 1:
+            raise YoloError(f"the training split has {len(train_set)} images, fewer than "
+                            f"batch={self.batch}: lower --batch")
+        self.epochs = math.ceil(self.max_batches / self.iters_per_epoch)
+        self.iteration, self.epoch, self.epoch_iter = 0, 0, 0
+        self.best_fitness, self.bad_evals, self.stop, self.stopped_early = float("-inf"), 0, False, False
+        self.metrics: Dict[str, float] = {}
+        self.resume_state = checkpoint
+
+    # ------------------------------------------------------------------ before_train
+    def before_train(self) -> None:
+        cfg, net = self.cfg, self.net.to(self.device)
+        net.train()
+        self.loss_fn = YoloLoss(net)
+        self.optimizer = build_optimizer(net, cfg)
+        self.policy = LRPolicy.from_config(cfg)
+        self.ema = build_ema(net, cfg)
+        self.amp = bool(cfg.get("amp", 1)) and self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp) if self.amp else None
+        self.sat_rng = random.Random(int(cfg.get("seed", 0)))
+        yolos = [s for s in net.sections if s.type == "yolo"]
+        rand = yolos[-1].get_float("random", 0.0) if yolos else 0.0
+        size = (net.height, net.width)
+        shapes: Any = size
+        if rand > 0:
+            shapes = RandomShapes(size, rule="darknet", random=rand, every=10 * self.subdivisions,
+                                  step=int(cfg.get("resize_step") or 32), seed=int(cfg["seed"]),
+                                  total_batches=self.max_batches * self.subdivisions)
+        self.loader = train_loader(self.train_set, AugmentConfig.from_cfg(net.sections),
+                                   batch_size=self.mini, shapes=shapes, seed=int(cfg["seed"]),
+                                   workers=int(cfg.get("workers", 0)), drop_last=True)
+        self.runlog = RunLog(self.out, tensorboard=bool(cfg.get("tensorboard", 1)))
+        self.cfg_text = write_cfg_text(net.sections)
+        if self.resume_state is not None:
+            self._restore(self.resume_state)
+        self.log(f"training {self.max_batches} iterations ({self.epochs} epochs of "
+                 f"{self.iters_per_epoch}) of batch {self.batch} = {self.subdivisions} x "
+                 f"{self.mini} images at {net.width}x{net.height} on {self.device}"
+                 + (f", resuming at iteration {self.iteration}" if self.iteration else "")
+                 + f"; writing to {self.out}")
+
+    def _restore(self, ck: Dict[str, Any]) -> None:
+        load_model_state(self.net, ck["model"], self.out / "last.pt")
+        if ck.get("optimizer"):
+            self.optimizer.load_state_dict(ck["optimizer"])
+        if ck.get("scheduler"):
+            self.policy.load_state_dict(ck["scheduler"])
+        if self.ema is not None and ck.get("ema"):
+            self.ema.load_state_dict(ck["ema"])
+        if self.scaler is not None and ck.get("scaler"):
+            self.scaler.load_state_dict(ck["scaler"])
+        self.iteration, self.epoch = int(ck["iteration"]), int(ck["epoch"])
+        pos = ck.get("position") or {}
+        self.epoch_iter = int(pos.get("epoch_iter", 0))
+        self.best_fitness = float(ck.get("best_fitness", float("-inf")))
+        self.bad_evals = int(pos.get("bad_evals", 0))
+        self.runlog.restore(ck.get("history", []), pos.get("losses", []))
+        if pos.get("sat_rng"):
+            v, internal, g = pos["sat_rng"]
+            self.sat_rng.setstate((v, tuple(internal), g))
+        restore_rng(ck["rng"])
+
+    # ------------------------------------------------------------------ the loop
+    def train(self) -> TrainResult:
+        self.before_train()
+        try:
+            while self.iteration < self.max_batches and not self.stop:
+                self.before_epoch()
+                for minis in self.epoch_batches():
+                    self.train_one_iter(minis)
+                    self.after_iter()
+                    if self.stop or self.iteration >= self.max_batches:
+                        break
+                self.after_epoch()
+        except KeyboardInterrupt:
+            self.save("last.pt")
+            self.log(f"interrupted: {self.out / 'last.pt'} holds iteration {self.iteration}; "
+                     f"continue with --resume {self.out / 'last.pt'}")
+            raise
+        finally:
+            if hasattr(self, "bar"):
+                self.bar.close()
+        return self.after_train()
+
+    def before_epoch(self) -> None:
+        from tqdm import tqdm
+        self.bar = tqdm(total=self.iters_per_epoch, initial=self.epoch_iter,
+                        desc=f"epoch {self.epoch + 1}/{self.epochs}", disable=not self.verbose,
+                        dynamic_ncols=True, leave=True)
+        self.epoch_losses: List[Dict[str, float]] = []
+        self.t_iter = time.perf_counter()
+
+    def epoch_batches(self) -> Iterator[list]:
+        """Lists of ``subdivisions`` mini-batches ``(images, targets, paths)``, resuming mid-epoch."""
+        s = self.subdivisions
+        sampler = self.loader.batch_sampler
+        limit = self.iters_per_epoch * s
+        batches = _Batches(sampler, self.epoch, self.epoch_iter * s, limit)
+        loader = DataLoader(self.loader.dataset, batch_sampler=batches, collate_fn=collate,
+                            num_workers=self.loader.num_workers,
+                            worker_init_fn=self.loader.worker_init_fn)
+        group: list = []
+        for mini in loader:
+            group.append(mini)
+            if len(group) == s:
+                yield group
+                group = []
+
+    def train_one_iter(self, minis: list) -> None:
+        """One Darknet iteration: ``subdivisions`` forward/backward passes, then one update."""
+        net, cfg = self.net, self.cfg
+        net.train()
+        net.begin_batch()                                  # CmBN: a new batch begins
+        net.set_iteration(self.iteration, self.max_batches)  # DropBlock ramp
+        self.lr = self.policy.rate(self.iteration + 1)     # Darknet: batch_num is k on update k
+        apply_lr(self.optimizer, self.lr)
+        self.optimizer.zero_grad(set_to_none=True)
+        sums = {"loss": 0.0, "box": 0.0, "obj": 0.0, "cls": 0.0}
+        adv_lr = float(cfg.get("adversarial_lr") or 0)
+        for images, targets, paths in minis:
+            self.last_paths = list(paths)
+            images = images.to(self.device, non_blocking=True)
+            targets = targets.to(self.device, non_blocking=True)
+            input_hw = (int(images.shape[2]), int(images.shape[3]))
+            try:
+                if should_attack(adv_lr, self.iteration, int(cfg["burn_in"]), self.sat_rng):
+                    lr_adv = adversarial_lr_at(adv_lr, self.iteration, self.max_batches)
+                    images = adversarial_images(net, images, self.loss_fn.adversarial, lr_adv)
+                with torch.autocast(self.device.type, enabled=self.amp):
+                    outputs = net(images)
+                total, parts = self.loss_fn(outputs, targets, input_hw)
+                if not torch.isfinite(total.detach()):
+                    self._non_finite(float(total.detach()), paths)
+                scaled = total / self.batch
+                (self.scaler.scale(scaled) if self.scaler else scaled).backward()
+            except torch.OutOfMemoryError:
+                raise TrainingError(self._oom_advice(input_hw)) from None
+            sums["loss"] += float(total.detach())
+            for k in ("box", "obj", "cls"):
+                sums[k] += float(parts[k])
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.iteration += 1
+        self.epoch_iter += 1
+        if self.ema is not None:
+            event = self.ema.after_update(self.iteration)
+            if event in ("init", "apply") and self.verbose:
+                self.log(f"EMA {event} at iteration {self.iteration}")
+        self.iter_losses = {k: v / self.batch for k, v in sums.items()}   # per image
+        self.input_hw = input_hw
+
+    def after_iter(self) -> None:
+        now = time.perf_counter()
+        ips = self.batch / max(now - self.t_iter, 1e-9)
+        self.t_iter = now
+        row = dict(iteration=self.iteration, epoch=self.epoch + 1, lr=self.lr,
+                   images_per_s=round(ips, 2), **self.iter_losses)
+        self.runlog.log_iteration(row)
+        self.epoch_losses.append(self.iter_losses)
+        if self.device.type == "cuda":
+            mem = f"{torch.cuda.max_memory_allocated(self.device) / 1e9:.2f}G"
+        else:
+            mem = f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6:.2f}G"
+        l = self.iter_losses
+        self.bar.set_postfix_str(f"loss {l['loss']:.3f} (box {l['box']:.3f} obj {l['obj']:.3f} "
+                                 f"cls {l['cls']:.3f}) lr {self.lr:.2e} {ips:.1f} img/s "
+                                 f"{self.input_hw[1]}x{self.input_hw[0]} mem {mem}", refresh=False)
+        self.bar.update(1)
+        stop_after = int(self.cfg.get("stop_after") or 0)
+        if stop_after and self.iteration >= stop_after:
+            self.stop = True
+
+    def after_epoch(self) -> None:
+        self.bar.close()
+        finished = self.epoch_iter >= self.iters_per_epoch
+        if not finished:                      # stopped mid-epoch: keep the exact position
+            self.save("last.pt")
+            return
+        self.epoch += 1
+        self.epoch_iter = 0
+        losses = {k: sum(d[k] for d in self.epoch_losses) / max(1, len(self.epoch_losses))
+                  for k in ("loss", "box", "obj", "cls")}
+        row: Dict[str, Any] = dict(epoch=self.epoch, iteration=self.iteration, lr=self.lr, **losses)
+        every = int(self.cfg.get("eval_interval") or 0)
+        last = self.iteration >= self.max_batches
+        if self.val_set is not None and ((every and self.epoch % every == 0) or last):
+            row.update(self.validate())
+        self.runlog.log_epoch(row)
+        self.save("last.pt")
+        period = int(self.cfg.get("save_period") or 0)
+        if period and self.epoch % period == 0:
+            self.save(f"epoch_{self.epoch}.pt")
+
+    # ------------------------------------------------------------------ validation
+    def validate(self) -> Dict[str, Any]:
+        model = self.ema.ema if isinstance(self.ema, ModelEMA) else self.net
+        c = self.cfg
+        self.metrics = evaluate(model, self.val_set, size=(self.net.height, self.net.width),
+                                letterbox=bool(int(c.get("letter_box") or 0)),
+                                conf_thresh=float(c["conf_thresh"]), nms_thresh=float(c["nms_thresh"]),
+                                batch_size=max(1, self.mini), max_images=int(c.get("max_val_images") or 0),
+                                device=self.device)
+        fit = fitness(self.metrics)
+        out = {"mAP50": round(fit, 5), "AP": round(float(self.metrics.get("coco.AP", 0.0)), 5)}
+        if fit >= self.best_fitness:          # Darknet saves _best when mAP >= best
+            self.best_fitness, self.bad_evals = fit, 0
+            self.save("best.pt")
+        else:
+            self.bad_evals += 1
+        self.log(f"epoch {self.epoch}: mAP@0.5 {fit:.4f}  AP@[.5:.95] {out['AP']:.4f}  "
+                 f"(best {self.best_fitness:.4f})")
+        patience = int(self.cfg.get("patience") or 0)
+        if patience and self.bad_evals >= patience:
+            self.log(f"early stopping: no better mAP@0.5 in {patience} validations")
+            self.stop = self.stopped_early = True
+        return out
+
+    # ------------------------------------------------------------------ checkpoints and the end
+    def save(self, name: str) -> Path:
+        pos = {"epoch_iter": self.epoch_iter, "bad_evals": self.bad_evals,
+               "sat_rng": list(self.sat_rng.getstate()), "losses": self.runlog.iterations}
+        ck = make_checkpoint(model=self.net, iteration=self.iteration, config=self.cfg,
+                             cfg_text=self.cfg_text, optimizer=self.optimizer,
+                             scheduler=self.policy, ema=self.ema, epoch=self.epoch,
+                             best_fitness=self.best_fitness, history=self.runlog.epochs)
+        ck["position"] = pos
+        ck["scaler"] = self.scaler.state_dict() if self.scaler is not None else None
+        return atomic_save(ck, self.out / name)
+
+    def after_train(self) -> TrainResult:
+        if self.stop and not self.stopped_early and self.iteration < self.max_batches:
+            self.log(f"stopped at iteration {self.iteration}; resume with --resume {self.out / 'last.pt'}")
+        self.net.seen = self.iteration * self.batch
+        final = self.net
+        if isinstance(self.ema, ModelEMA):     # the every-step EMA is the model that is exported
+            final = copy.deepcopy(self.net)
+            final.load_state_dict(self.ema.ema_state_dict())
+        final.save_cfg(self.out / "model.cfg")
+        final.save_weights(self.out / "model.weights")
+        if self.ema is not None and not isinstance(self.ema, ModelEMA) and self.ema.shadow:
+            ema_net = copy.deepcopy(self.net)
+            ema_net.load_state_dict(self.ema.ema_state_dict())
+            ema_net.save_weights(self.out / "model_ema.weights")
+        if int(self.cfg.get("plots", 1)):
+            self.runlog.plots()
+        self.runlog.close()
+        best = self.out / "best.pt"
+        return TrainResult(out_dir=self.out, last=self.out / "last.pt",
+                           best=best if best.exists() else None, cfg=self.out / "model.cfg",
+                           weights=self.out / "model.weights", iterations=self.iteration,
+                           epochs=self.epoch, metrics=self.metrics, best_fitness=self.best_fitness,
+                           stopped_early=self.stopped_early, history=self.runlog.epochs,
+                           losses=self.runlog.iterations)
+
+    # ------------------------------------------------------------------ failures
+    def _non_finite(self, value: float, paths: List[str]) -> None:
+        self.runlog.close()
+        last = self.out / "last.pt"
+        keep = (f"the last good checkpoint {last} is kept" if last.exists()
+                else "no checkpoint was written yet")
+        shown = ", ".join(paths[:8]) + (f" and {len(paths) - 8} more" if len(paths) > 8 else "")
+        raise TrainingError(
+            f"loss is {value} at iteration {self.iteration + 1}; training stopped ({keep}). "
+            f"Images of the last mini-batch: {shown}. Check their labels, or lower "
+            f"learning_rate (now {self.lr:.3g}) / raise burn_in")
+
+    def _oom_advice(self, input_hw: tuple) -> str:
+        return (f"out of memory on {self.device} with mini-batch {self.mini} (batch={self.batch}, "
+                f"subdivisions={self.subdivisions}) at {input_hw[1]}x{input_hw[0]}: raise "
+                f"--subdivisions (e.g. {self.subdivisions * 2}; the update stays the same) or "
+                f"lower --size; random=1 shapes go up to 1.4x the size")
