@@ -210,3 +210,33 @@ def test_voc_round_trip_rounds_within_half_pixel(tmp_path):
     root.write_text(json.dumps(data))
     out = load_dataset(convert(root, "voc", tmp_path / "v", splits=["train"]).path)
     np.testing.assert_allclose(out.annotations(0).boxes[0], [8, 7, 40, 30])  # rounded edges
+
+
+def test_yolo_split_as_list_file_and_list(tmp_path):
+    root = tmp_path / "y"
+    make_yolo(root)
+    (root / "train.txt").write_text("./images/train/a.png\nimages/val/c.png\n")
+    (root / "data.yaml").write_text(f"path: {root}\ntrain: train.txt\n"
+                                    "val: [images/train, images/val]\nnames: [cat, dog, emu]\n")
+    train, val = load_dataset(root), load_dataset(root, "val")
+    assert [p.rsplit("/", 1)[-1] for p in train.paths] == ["a.png", "c.png"]
+    assert len(val) == 3 and train[1].labels.tolist() == [2]
+
+
+def test_cache_and_voc_names_argument(tmp_path):
+    ds = load_dataset(make_yolo(tmp_path / "y"), cache_images=True)
+    assert ds.load_image(0) is ds.load_image(0)
+    voc = load_dataset(make_voc(tmp_path / "v", names_file=False), names=["emu", "dog", "cat"])
+    assert voc[0].labels.tolist() == [1, 2]  # dog, cat in the given order
+
+
+def test_cli_convert(tmp_path, capsys):
+    from yolov4.cli import main
+    src = make_voc(tmp_path / "v")
+    assert main(["data", "convert", str(src), "--to", "coco", "--out", str(tmp_path / "c")]) == 0
+    assert "train: 2 images, 3 boxes" in capsys.readouterr().out
+    assert load_dataset(tmp_path / "c").names == NAMES
+    with pytest.raises(SystemExit):  # argparse rejects an unknown target
+        main(["data", "convert", str(src), "--to", "xml", "--out", str(tmp_path / "x")])
+    assert main(["data", "convert", str(tmp_path / "nope"), "--to", "yolo", "--out",
+                 str(tmp_path / "x")]) == 2  # one-line DataError
