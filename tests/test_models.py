@@ -12,11 +12,11 @@ from typing import Dict, List
 
 import pytest
 
-from yolov4.darknet.cfg import Section, parse_cfg_text, read_cfg, write_cfg_text
+from yolov4.darknet.cfg import Section, make_section, parse_cfg_text, read_cfg, write_cfg_text
 from yolov4.darknet.shapes import count_weights, infer_layers
 from yolov4.models import (Abs, Builder, ModelError, build_sections, list_models,
                            make_divisible, model_options)
-from yolov4.models.builder import make_section
+
 
 OFFICIAL = {"yolov4": "yolov4.cfg", "yolov4-tiny": "yolov4-tiny.cfg",
             "yolov4-csp": "yolov4-csp.cfg", "yolov3": "yolov3.cfg",
