@@ -38,9 +38,6 @@ def detect_format(path: os.PathLike) -> "tuple[str, Path]":
     for name in ("data.yaml", "data.yml", "dataset.yaml"):
         if (p / name).is_file():
             return "yolo", p / name
-    yamls = sorted(p.glob("*.yaml")) + sorted(p.glob("*.yml"))
-    if len(yamls) == 1:
-        return "yolo", yamls[0]
     datas = sorted(p.glob("*.data"))
     if len(datas) == 1:
         return "darknet", datas[0]
@@ -51,6 +48,9 @@ def detect_format(path: os.PathLike) -> "tuple[str, Path]":
     years = sorted(p.glob("VOC*/Annotations")) + sorted(p.glob("VOCdevkit/VOC*/Annotations"))
     if years:
         return "voc", years[-1].parent
+    yamls = sorted(p.glob("*.yaml")) + sorted(p.glob("*.yml"))
+    if len(yamls) == 1:
+        return "yolo", yamls[0]
     raise DataError(f"{p}: cannot tell the dataset format (no data.yaml, *.data, "
                     "annotations/*.json or Annotations/ found)")
 
