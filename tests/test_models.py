@@ -141,6 +141,13 @@ def test_yolo_options_and_classes() -> None:
                and x.options["nms_kind"] == "diounms" for x in yolo)
     preds = [s[i - 1] for i, x in enumerate(s) if x.type == "yolo"]
     assert [p.get_int("filters") for p in preds] == [3 * (5 + 3)] * 3
+    assert {p.options["activation"] for p in preds} == {"linear"}
+    # new_coords=1 heads: the prediction conv applies the logistic (the [yolo] layer does not)
+    for name, value, act in (("yolov4-tiny", 1, "logistic"), ("yolov4-csp", 0, "linear")):
+        s = build_sections(name, new_coords=value)
+        preds = [s[i - 1] for i, x in enumerate(s) if x.type == "yolo"]
+        assert {p.options["activation"] for p in preds} == {act}
+        assert {x.get_int("new_coords") for x in s if x.type == "yolo"} == {value}
 
 
 def test_custom_anchors_and_masks() -> None:
@@ -233,6 +240,7 @@ def test_builder_writes_relative_and_absolute_references() -> None:
     (lambda: build_sections("yolov4", iou_loss="xiou"), "iou_loss"),
     (lambda: build_sections("yolov4", scale_x_y=[1.0, 1.1]), "2 values for 3 heads"),
     (lambda: build_sections("yolov4", classes=0), "classes"),
+    (lambda: build_sections("yolov4", new_coords=2), "new_coords"),
     (lambda: build_sections("yolov4", width_multiple=0), "width_multiple"),
     (lambda: build_sections("yolov4", dropblock=True, dropblock_prob=1.5), "dropblock_prob"),
 ])

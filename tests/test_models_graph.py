@@ -84,6 +84,7 @@ VARIANTS = [
     ("yolov4-csp", dict(sam=True, neck="fpn", csp=False, spp=False, activation="leaky")),
     ("yolov3", dict(spp=True, sam=True, csp=True)),
     ("yolov4-tiny", dict(sam=True, activation="mish")),
+    ("yolov4-tiny", dict(new_coords=1, scale_x_y=2.0)),
     ("yolov3-tiny", dict(sam=True, activation="swish")),
 ]
 

@@ -13,7 +13,7 @@ from .builder import Builder, ModelError
 
 #: [yolo] keys a user may set through ``build_sections(..., iou_loss="giou", ...)``, with the
 #: values Darknet's ``parse_yolo`` accepts (``None``: any number).
-YOLO_OPTIONS: Dict[str, Optional[Sequence[str]]] = {
+YOLO_OPTIONS: Dict[str, Optional[Sequence[object]]] = {
     "iou_loss": ("mse", "iou", "giou", "diou", "ciou"),
     "iou_normalizer": None,
     "iou_thresh": None,
@@ -21,6 +21,7 @@ YOLO_OPTIONS: Dict[str, Optional[Sequence[str]]] = {
     "cls_normalizer": None,
     "obj_normalizer": None,
     "scale_x_y": None,
+    "new_coords": (0, 1),  # 1: Scaled-YOLOv4 box decoding, logistic prediction conv
     "ignore_thresh": None,
     "truth_thresh": None,
     "nms_kind": ("default", "greedynms", "diounms", "cornersnms"),
@@ -136,7 +137,8 @@ def yolo_overrides(options: Mapping[str, object], heads: int, name: str) -> List
         choices = YOLO_OPTIONS[key]
         for head, item in enumerate(values):
             if choices is not None and item not in choices:
-                raise ModelError(f"{name}: {key}='{item}' is not one of {', '.join(choices)}")
+                raise ModelError(f"{name}: {key}={item!r} is not one of "
+                                 f"{', '.join(map(str, choices))}")
             if choices is None and not isinstance(item, (int, float)):
                 raise ModelError(f"{name}: {key} must be a number, got {item!r}")
             per_head[head][key] = item
@@ -144,16 +146,17 @@ def yolo_overrides(options: Mapping[str, object], heads: int, name: str) -> List
 
 
 def yolo_head(b: Builder, filters: int, *, mask: Sequence[int], anchors: Sequence[float],
-              classes: int, keys: Mapping[str, object], activation: str = "leaky",
-              pred_activation: str = "linear") -> int:
+              classes: int, keys: Mapping[str, object], activation: str = "leaky") -> int:
     """YOLOv3 head: 3x3 conv (``filters``, scaled), 1x1 prediction conv, ``[yolo]``.
 
-    The prediction conv has ``len(mask) * (5 + classes)`` filters, no BN, ``pred_activation``
-    (``logistic`` for ``new_coords=1`` heads). Returns the ``[yolo]`` index.
+    The prediction conv has ``len(mask) * (5 + classes)`` filters, no BN and a linear
+    activation, or logistic when ``keys`` has ``new_coords=1`` (the [yolo] layer then applies
+    no activation, as yolov4-csp.cfg). Returns the ``[yolo]`` index.
     """
     if not isinstance(classes, int) or classes < 1:
         raise ModelError(f"classes must be a positive integer, got {classes!r}")
     b.conv(b.ch(filters), 3, activation=activation)
+    pred_activation = "logistic" if int(keys.get("new_coords", 0)) else "linear"  # type: ignore
     b.conv(len(mask) * (5 + classes), 1, activation=pred_activation, bn=False)
     return b.yolo(mask=list(mask), anchors=list(anchors), classes=classes,
                   num=len(anchors) // 2, **keys)

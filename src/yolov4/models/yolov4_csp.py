@@ -46,8 +46,8 @@ def yolov4_csp(*, classes: int = 80, width: int = 512, height: int = 512,
         activation: activation of every conv but the prediction convs (``mish``).
         csp: CSP stages in the backbone (False: Darknet-53 residual stages).
         spp: the SPP pools inside the SPP-CSP block.
-        Others: as :func:`yolov4.models.yolov4.yolov4`. The heads keep ``new_coords=1`` with
-        logistic prediction convs.
+        Others: as :func:`yolov4.models.yolov4.yolov4`. The heads use ``new_coords=1`` (logistic
+        prediction convs); ``new_coords=0`` gives YOLOv3-style heads.
     """
     name = "yolov4-csp"
     check_common(name, (activation,), neck, dropblock_prob, dropblock_size)
@@ -73,8 +73,7 @@ def yolov4_csp(*, classes: int = 80, width: int = 512, height: int = 512,
         if b.last != x:
             b.route(x)
         return yolo_head(b, 2 * channels[level], mask=masks[level], anchors=anchors,
-                         classes=classes, keys=keys[level], activation=act,
-                         pred_activation="logistic")
+                         classes=classes, keys=keys[level], activation=act)
 
     neck_fn = pan if neck == "pan" else fpn
     neck_fn(b, feats, top, channels, act, block=block, head=head, finish=finish)
