@@ -45,11 +45,13 @@ def activate(z: Tensor, spec: LayerSpec) -> Tensor:
     ``scale_x_y`` around 0.5."""
     s = spec.scale_x_y
     if spec.new_coords:
-        xy, rest = z[..., :2], z[..., 2:]
+        o = z.clone()
     else:
-        xy = torch.sigmoid(z[..., :2])
-        rest = torch.cat((z[..., 2:4], torch.sigmoid(z[..., 4:])), -1)
-    return torch.cat((xy * s - 0.5 * (s - 1), rest), -1)
+        o = torch.sigmoid(z)
+        o[..., 2:4] = z[..., 2:4]
+    if s != 1.0:
+        o[..., :2] = o[..., :2] * s - 0.5 * (s - 1)
+    return o
 
 
 def _grid_boxes(o: Tensor, spec: LayerSpec, input_hw: Tuple[int, int]) -> Tensor:
@@ -147,21 +149,26 @@ def layer_deltas(z: Tensor, spec: LayerSpec, truths: Truths,
         obj_t = torch.where(ignored, best_match, obj_t)
     else:
         obj_w = torch.where(ignored, torch.zeros_like(obj_w), obj_w)
-    cls_t = torch.zeros(S, C, device=dev)
-    cls_w = torch.zeros(S, C, device=dev)
-    box_d = torch.zeros(S, 4, device=dev)
-    box_value = torch.zeros((), device=dev)
-    written = torch.zeros(S, dtype=torch.bool, device=dev)  # class deltas already written
-
+    # box and class deltas live only on the slots a truth touches: keep them compact ([R, ...])
     tt = (best_iou > spec.truth_thresh).nonzero(as_tuple=True)[0]
+    pairs = match_anchors(truths, spec, (H, W), input_hw)
+    rows = torch.unique(torch.cat((tt, pairs.slot)))
+    R = rows.numel()
+    cls_t = torch.zeros(R, C, device=dev)
+    cls_w = torch.zeros(R, C, device=dev)
+    box_d = torch.zeros(R, 4, device=dev)
+    box_value = torch.zeros((), device=dev)
+    written = torch.zeros(R, dtype=torch.bool, device=dev)  # class deltas already written
+
     if tt.numel():  # truth_thresh < 1: the best truth of the prediction becomes its target
+        r = torch.searchsorted(rows, tt)
         row_of = torch.full(truths.valid.shape, -1, dtype=torch.long, device=dev)
         row_of[truths.img, truths.slot] = torch.arange(truths.count, device=dev)
         b = tt // (A * H * W)
         a = (tt // (H * W)) % A
         j, i = (tt // W) % H, tt % W
-        rows = row_of[b, best_t[tt]]
-        c = truths.cls[rows]
+        tru = row_of[b, best_t[tt]]
+        c = truths.cls[tru]
         iou2 = best_iou[tt] ** 2
         obj_t[tt] = iou2 if spec.objectness_smooth else 1.0
         obj_w[tt] = on
@@ -169,21 +176,21 @@ def layer_deltas(z: Tensor, spec: LayerSpec, truths: Truths,
         if spec.objectness_smooth:
             t_full[torch.arange(tt.numel(), device=dev), c] = iou2
             w_full[torch.arange(tt.numel(), device=dev), c] = mult[c]
-        cls_t[tt], cls_w[tt] = t_full, w_full
-        written[tt] = True
+        cls_t[r], cls_w[r] = t_full, w_full
+        written[r] = True
         anchors = spec.anchors.to(dev)[torch.tensor(spec.mask, device=dev)[a]]
-        d, v, _ = yolo_box_deltas(of[tt, :4], i.float(), j.float(), anchors, truths.box[rows],
+        d, v, _ = yolo_box_deltas(of[tt, :4], i.float(), j.float(), anchors, truths.box[tru],
                                   (W, H), net_wh, iou_loss=spec.iou_loss,
                                   iou_normalizer=spec.iou_normalizer * mult[c],
                                   max_delta=spec.max_delta, new_coords=spec.new_coords)
-        box_d.index_add_(0, tt, d)
+        box_d.index_add_(0, r, d)
         box_value = box_value + v.sum()
 
     # ---- pass 2: positives, in Darknet's truth order ------------------------------------------
-    pairs = match_anchors(truths, spec, (H, W), input_hw)
     stats = {"count": 0.0, "iou_sum": 0.0, "recall50": 0.0, "recall75": 0.0, "rewritten": 0.0}
     if pairs.slot.numel():
         slot = pairs.slot
+        r = torch.searchsorted(rows, slot)
         c = truths.cls[pairs.t]
         m = mult[c]
         d, v, iou = yolo_box_deltas(of[slot, :4], pairs.i.float(), pairs.j.float(),
@@ -191,8 +198,8 @@ def layer_deltas(z: Tensor, spec: LayerSpec, truths: Truths,
                                     net_wh, iou_loss=spec.iou_loss,
                                     iou_normalizer=spec.iou_normalizer * m,
                                     max_delta=spec.max_delta, new_coords=spec.new_coords)
-        rewritten = (~pairs.first) | (written[slot] & (box_d[slot] != 0).any(-1))
-        box_d.index_add_(0, slot, d)
+        rewritten = (~pairs.first) | (written[r] & (box_d[r] != 0).any(-1))
+        box_d.index_add_(0, r, d)
         box_value = box_value + v.sum()
         if spec.objectness_smooth:  # set only where the delta is still 0 (an ignored cell)
             cur = obj_w[slot] * (obj_t[slot] - p_obj[slot])
@@ -201,27 +208,30 @@ def layer_deltas(z: Tensor, spec: LayerSpec, truths: Truths,
             sel = pairs.last
         obj_t[slot[sel]] = 1.0
         obj_w[slot[sel]] = m[sel] * on
-        full = pairs.first & ~written[slot]
-        fs = slot[full]
-        cls_t[fs], cls_w[fs] = full_class_targets(p_cls[fs], c[full], spec)
+        full = pairs.first & ~written[r]
+        cls_t[r[full]], cls_w[r[full]] = full_class_targets(p_cls[slot[full]], c[full], spec)
         ml = ~full  # multi-label path: only the truth's own class is set to y − p (× mult)
         pos, _ = smooth_target(spec.label_smooth_eps)
         ml_w = mult[c[ml]] * (spec.cls_normalizer if spec.cls_normalizer_mode == "all" else 1.0)
-        cls_t[slot[ml], c[ml]] = pos
-        cls_w[slot[ml], c[ml]] = ml_w
+        cls_t[r[ml], c[ml]] = pos
+        cls_w[r[ml], c[ml]] = ml_w
         stats = {"count": float(slot.numel()), "iou_sum": float(iou.sum()),
                  "recall50": float((iou > 0.5).sum()), "recall75": float((iou > 0.75).sum()),
                  "rewritten": float(rewritten.sum())}
 
     delta_obj = obj_w * (obj_t - p_obj)
-    delta_cls = cls_w * (cls_t - p_cls)
+    delta_cls = cls_w * (cls_t - p_cls[rows])
     if spec.iou_thresh < 1.0:  # averages_yolo_deltas
-        box_d = _average_box(box_d, delta_obj, delta_cls)
-    delta = torch.cat((box_d, delta_obj[:, None], delta_cls), -1).view(B, A, H, W, K)
+        box_d = _average_box(box_d, delta_obj[rows], delta_cls)
+    delta = torch.zeros(S, K, device=dev)
+    delta[:, 4] = delta_obj
+    delta[rows, :4] = box_d
+    delta[rows, 5:] = delta_cls
+    delta = delta.view(B, A, H, W, K)
     zf = z.reshape(S, K)
     prob = spec.new_coords
     obj_value = (obj_w * _bce(zf[:, 4], obj_t, prob)).sum()
-    cls_value = (cls_w * _bce(zf[:, 5:], cls_t, prob)).sum()
+    cls_value = (cls_w * _bce(zf[rows, 5:], cls_t, prob)).sum()
     return LayerDeltas(delta=delta, box=box_value, obj=obj_value, cls=cls_value, stats=stats)
 
 
