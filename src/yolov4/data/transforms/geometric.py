@@ -58,7 +58,8 @@ def compose(*mats: np.ndarray) -> np.ndarray:
 
 def image_fill(image: np.ndarray) -> Tuple[float, float, float]:
     """Darknet's padding colour: the image's per-channel mean (``cv::mean``)."""
-    m = cv2.mean(image)
+    rows = cv2.reduce(image, 0, cv2.REDUCE_AVG, dtype=cv2.CV_32F)  # float32[1, W, 3]
+    m = cv2.reduce(rows, 1, cv2.REDUCE_AVG).reshape(-1)  # two exact averaging passes
     return float(m[0]), float(m[1]), float(m[2])
 
 
