@@ -20,7 +20,7 @@ from yolov4.models import (Abs, Builder, ModelError, build_sections, list_models
 
 OFFICIAL = {"yolov4": "yolov4.cfg", "yolov4-tiny": "yolov4-tiny.cfg",
             "yolov4-csp": "yolov4-csp.cfg", "yolov3": "yolov3.cfg",
-            "yolov3-tiny": "yolov3-tiny.cfg"}
+            "yolov3-tiny": "yolov3-tiny.cfg", "csresnext50-panet-spp": "csresnext50-panet-spp.cfg"}
 #: Floats in the official weights files (issue 2 facts; yolov4.weights is 257,717,640 bytes =
 #: 20-byte header + 4 x 64,429,405).
 FLOATS = {"yolov4": 64_429_405, "yolov4-tiny": 6_062_814, "yolov3": 62_001_757,
@@ -183,6 +183,9 @@ OPTION_GRID = {
                    sam=[False, True], dropblock=[False, True]),
     "yolov4-tiny": dict(activation=["leaky", "mish"], sam=[False, True], cmbn=[False, True]),
     "yolov3-tiny": dict(activation=["leaky", "swish"], sam=[False, True]),
+    "csresnext50-panet-spp": dict(activation=["leaky", "mish"], spp=[True, False],
+                                  sam=[False, True], neck=["pan", "fpn"],
+                                  dropblock=[False, True]),
 }
 
 

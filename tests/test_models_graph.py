@@ -86,6 +86,8 @@ VARIANTS = [
     ("yolov4-tiny", dict(sam=True, activation="mish")),
     ("yolov4-tiny", dict(new_coords=1, scale_x_y=2.0)),
     ("yolov3-tiny", dict(sam=True, activation="swish")),
+    ("csresnext50-panet-spp", {}),
+    ("csresnext50-panet-spp", dict(activation="mish", sam=True, neck="fpn", spp=False)),
 ]
 
 
@@ -117,13 +119,14 @@ FORWARD = [
                     activation="swish")),
     ("yolov4-tiny", dict(sam=True, cmbn=True, activation="swish")),
     ("yolov3-tiny", dict(sam=True, cmbn=True, activation="mish")),
+    ("csresnext50-panet-spp", dict(dropblock=True, cmbn=True, width_multiple=0.1)),
 ]
 
 
 @pytest.mark.parametrize("name, options", FORWARD)
 def test_variants_run_forward_and_save_their_cfg(name: str, options: Dict, tmp_path: Path) -> None:
-    model = create_model(name, classes=2, width=64, height=64, width_multiple=0.125,
-                         depth_multiple=0.33, **options)
+    options = {"width_multiple": 0.125, **options}
+    model = create_model(name, classes=2, width=64, height=64, depth_multiple=0.33, **options)
     x = torch.rand(1, 3, 64, 96)
     strides = {8, 16, 32}
     model.train()

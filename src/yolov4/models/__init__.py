@@ -8,7 +8,8 @@ official ``.weights`` load into it).
 >>> sections = build_sections("yolov4", classes=20, width=416, height=416)   # list[Section]
 >>> net = create_model("yolov4-tiny", classes=3, width_multiple=0.25)        # Darknet graph
 
-Registered: ``yolov4``, ``yolov4-tiny``, ``yolov4-csp``, ``yolov3``, ``yolov3-tiny``.
+Registered: ``yolov4``, ``yolov4-tiny``, ``yolov4-csp``, ``yolov3``, ``yolov3-tiny``,
+``csresnext50-panet-spp`` (the paper's CSPResNeXt50 backbone with SPP + PAN).
 Options shared by all: ``classes``, ``width``, ``height``, ``anchors``, ``masks``,
 ``width_multiple``, ``depth_multiple``, ``net={...}`` ([net] keys), ``cmbn``, ``activation``,
 ``sam`` and any [yolo] key of ``head.YOLO_OPTIONS`` (``iou_loss``, ``iou_normalizer``,
@@ -21,7 +22,8 @@ from .builder import Abs, Builder, ModelError, make_divisible
 from .registry import (build_sections, create_model, get_builder, list_models, model_options,
                        register)
 from . import yolov3 as _yolov3, yolov4 as _yolov4, yolov4_csp as _yolov4_csp  # noqa: F401
-from . import yolov4_tiny as _yolov4_tiny  # noqa: F401  (importing a builder registers it)
+from . import csresnext50 as _csresnext50, yolov4_tiny as _yolov4_tiny  # noqa: F401
+# (importing a builder module registers its models)
 
 __all__ = ["Abs", "Builder", "ModelError", "build_sections", "create_model", "get_builder",
            "list_models", "make_divisible", "model_options", "register"]
