@@ -69,6 +69,15 @@ def test_float_count_is_the_official_weights(name: str) -> None:
     assert count_weights(build_sections(name)) == FLOATS[name]
 
 
+@pytest.mark.parametrize("name, size, bflops", [
+    ("yolov4", 608, 128.46), ("yolov4", 416, 60.14), ("yolov4-tiny", 416, 6.91),  # shared README
+    ("yolov3", 416, 65.879), ("yolov3-tiny", 416, 5.571),  # Darknet's "Total BFLOPS" lines
+])
+def test_darknet_bflops(name: str, size: int, bflops: float) -> None:
+    specs = infer_layers(build_sections(name, width=size, height=size))
+    assert sum(sp.bflops for sp in specs) == pytest.approx(bflops, abs=0.006)
+
+
 def test_yolov3_spp_variant_hand_derived() -> None:
     # yolov3-spp.cfg: the top level's 5 convs become 3 convs, SPP (3 maxpools, 3 routes) and
     # 3 convs: +7 layers, so the [yolo] layers move from 82/94/106 to 89/101/113. The one extra
