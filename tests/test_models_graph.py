@@ -141,6 +141,10 @@ def test_variants_run_forward_and_save_their_cfg(name: str, options: Dict, tmp_p
         assert (b, a, n) == (1, len(layer.mask), 5 + 2) and r.shape == d.shape
         assert 64 // h in strides and 96 // w == 64 // h
         assert torch.isfinite(d).all()
+    # larger anchors sit on coarser maps, whatever order the heads are written in
+    by_anchor = sorted(zip(model.yolo_layers, decoded), key=lambda t: min(t[0].mask))
+    strides_in_anchor_order = [64 // d.shape[2] for _, d in by_anchor]
+    assert strides_in_anchor_order == sorted(strides_in_anchor_order)
     model.save_cfg(tmp_path / "model.cfg")
     assert read_cfg(tmp_path / "model.cfg") == model.sections
 
