@@ -16,14 +16,28 @@ from yolov4.darknet.cfg import read_cfg, write_cfg
 from yolov4.darknet.shapes import infer_layers
 
 
-def small_cfg(src: Path, dst: Path, size: int, yolo_options: Optional[Dict[str, str]] = None) -> Path:
-    """Copy ``src`` to ``dst`` with ``width=height=size`` and extra ``[yolo]`` options."""
+def small_cfg(src: Path, dst: Path, size: int, yolo_options: Optional[Dict[str, str]] = None,
+              narrow: int = 1) -> Path:
+    """Copy ``src`` to ``dst`` with ``width=height=size`` and extra ``[yolo]`` options.
+
+    ``narrow=f`` divides every conv's ``filters`` (and ``groups`` where needed) by f, except the
+    convs feeding ``[yolo]`` and the last layer; the layer graph (types, routes, shortcuts,
+    strides) is unchanged, the weights are ~f² times smaller, so CPU tests stay fast.
+    """
     sections = read_cfg(src)
     sections[0].set("width", size).set("height", size)
-    for s in sections:
+    heads = {i - 1 for i, s in enumerate(sections) if s.type == "yolo"} | {len(sections) - 1}
+    for i, s in enumerate(sections):
         if s.type == "yolo":
             for k, v in (yolo_options or {}).items():
                 s.set(k, v)
+        if narrow > 1 and s.type == "convolutional" and i not in heads:
+            filters = s.get_int("filters", 1)
+            assert filters % narrow == 0, (src, s.line)
+            s.set("filters", filters // narrow)
+            groups = s.get_int("groups", 1)
+            if groups > 1:
+                s.set("groups", max(1, groups // narrow))
     write_cfg(sections, dst)
     return dst
 

@@ -28,8 +28,10 @@ class ConvBNAct(nn.Module):
                  dilation: int, groups: int, batch_normalize: int, activation: nn.Module,
                  bn_eps: float = 1e-5) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, filters, size, stride, pad * dilation, dilation,
-                              groups, bias=not batch_normalize)
+        # skip_init: no default kaiming init, Darknet's init follows
+        self.conv = torch.nn.utils.skip_init(nn.Conv2d, in_channels, filters, size, stride,
+                                             pad * dilation, dilation, groups,
+                                             bias=not batch_normalize)
         if batch_normalize == 2:
             self.bn: nn.Module = CmBatchNorm2d(filters, eps=bn_eps, momentum=0.01)
         elif batch_normalize:
