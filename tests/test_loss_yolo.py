@@ -326,3 +326,25 @@ def test_with_the_layer_graph(new_coords):
     total.backward()
     assert all(math.isfinite(v) for v in parts.values())
     assert all(p.grad is not None for p in net.parameters() if p.requires_grad)
+
+
+def test_max_boxes_keeps_the_first_truths_of_each_image():
+    # Darknet's `max`: the truth buffer holds the first `max` labels of an image
+    t = torch.tensor([[0, 1, 10, 44, 90, 124], [0, 0, 70, 4, 120, 100]], dtype=torch.float32)
+    g_all, _, _, _ = run(torch.zeros(1, 3, 4, 4, 7), t)
+    g_one, _, _, _ = run(torch.zeros(1, 3, 4, 4, 7), t, max_boxes=1)
+    g_first, _, _, _ = run(torch.zeros(1, 3, 4, 4, 7), t[:1])
+    assert not torch.equal(g_all, g_one) and torch.equal(g_one, g_first)
+
+
+def test_low_precision_outputs_are_computed_in_fp32():
+    # AMP: bf16 outputs under autocast give the fp32 deltas (rounded to bf16 in the gradient)
+    z = torch.randn(1, 3, 4, 4, 7, generator=torch.Generator().manual_seed(3))
+    g32, t32, _, loss = run(z.bfloat16().float(), iou_loss="ciou")
+    zb = z.bfloat16().requires_grad_(True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        total, parts = loss([zb], TRUTH, NET)
+    total.backward()
+    assert total.dtype == torch.float32 and zb.grad.dtype == torch.bfloat16
+    torch.testing.assert_close(zb.grad.float(), g32, rtol=1e-2, atol=1e-2)
+    assert float(total.detach()) == pytest.approx(float(t32.detach()), rel=1e-5)
