@@ -44,7 +44,7 @@ from .assign import LayerSpec, prepare_truths
 from .deltas import adversarial_deltas, layer_deltas
 
 #: Overrides whose value is itself a list (not one value per layer).
-_LIST_KEYS = ("counters_per_class",)
+_LIST_KEYS = ("counters_per_class", "class_multipliers", "mask", "anchors")
 
 
 def _spec_from_layer(layer: Any) -> LayerSpec:
