@@ -1,7 +1,7 @@
 """Run logs: per-iteration and per-epoch CSV files, optional TensorBoard, and PNG plots.
 
 Files in the run directory:
-- ``iterations.csv``: iteration, epoch, lr, loss, box, obj, cls, images/s (one row per update);
+- ``iterations.csv``: iteration, epoch, lr, loss, box, obj, cls, images/s, input WxH (one row per update);
 - ``results.csv``: one row per epoch with the mean losses and the validation metrics;
 - ``plots/losses.png``, ``plots/lr.png``, ``plots/map.png``;
 - ``tensorboard/`` when the ``tensorboard`` package is installed (optional, never required).
@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-ITER_FIELDS = ("iteration", "epoch", "lr", "loss", "box", "obj", "cls", "images_per_s")
+ITER_FIELDS = ("iteration", "epoch", "lr", "loss", "box", "obj", "cls", "images_per_s", "size")
 
 
 class RunLog:

@@ -111,6 +111,10 @@ class Trainer:
         cfg, net = self.cfg, self.net.to(self.device)
         net.train()
         self.loss_fn = YoloLoss(net)
+        if cfg.get("bn_momentum") is not None:       # Darknet's rolling average uses 0.01
+            for m in net.modules():
+                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                    m.momentum = float(cfg["bn_momentum"])
         self.optimizer = build_optimizer(net, cfg)
         self.policy = LRPolicy.from_config(cfg)
         self.ema = build_ema(net, cfg)
@@ -197,7 +201,8 @@ class Trainer:
         batches = _Batches(sampler, self.epoch, self.epoch_iter * s, limit)
         loader = DataLoader(self.loader.dataset, batch_sampler=batches, collate_fn=collate,
                             num_workers=self.loader.num_workers,
-                            worker_init_fn=self.loader.worker_init_fn)
+                            worker_init_fn=self.loader.worker_init_fn,
+                            generator=torch.Generator())  # keeps the global RNG untouched
         group: list = []
         for mini in loader:
             group.append(mini)
@@ -256,7 +261,8 @@ class Trainer:
         ips = self.batch / max(now - self.t_iter, 1e-9)
         self.t_iter = now
         row = dict(iteration=self.iteration, epoch=self.epoch + 1, lr=self.lr,
-                   images_per_s=round(ips, 2), **self.iter_losses)
+                   images_per_s=round(ips, 2), size=f"{self.input_hw[1]}x{self.input_hw[0]}",
+                   **self.iter_losses)
         self.runlog.log_iteration(row)
         self.epoch_losses.append(self.iter_losses)
         if self.device.type == "cuda":

@@ -1,0 +1,192 @@
+"""Training engine end to end on a tiny cfg and in-memory squares (CPU, a few seconds each).
+
+Oracles: the trained model is re-read from the Darknet ``model.cfg``/``model.weights`` it wrote
+and run through ``Detector`` against the known boxes; resume is checked against an
+uninterrupted run; failures against their documented messages.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from train_helpers import SquaresDataset, tiny_cfg  # noqa: E402
+
+import yolov4  # noqa: E402
+from yolov4.engine import trainer as trainer_mod  # noqa: E402
+from yolov4.engine.checkpoint import load_checkpoint  # noqa: E402
+from yolov4.errors import CheckpointError  # noqa: E402
+from yolov4.ops.boxes import box_iou  # noqa: E402
+
+QUIET = dict(verbose=False, plots=0, log=lambda s: None)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """2 shared cores: one intra-op thread is several times faster under load."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_overfit_one_batch_then_detects(tmp_path):
+    cfg = tiny_cfg(tmp_path / "tiny.cfg", lr=0.005, iou_loss="ciou", iou_normalizer=0.07)
+    ds = SquaresDataset(4)
+    r = yolov4.train(data=(ds, ds), model=str(cfg), out=tmp_path / "run", max_batches=40,
+                     eval_interval=0, bn_momentum=0.1, conf_thresh=0.25, **QUIET)
+    losses = [row["loss"] for row in r.losses]
+    assert len(losses) == 40
+    assert sum(losses[-3:]) / 3 < 0.5 * losses[0]                 # falls by more than half
+    assert sum(losses[-3:]) / 3 < 0.1 * sum(losses[1:4]) / 3      # and keeps falling after step 1
+    # the exported Darknet files detect every square with the right class
+    import cv2
+    det = yolov4.Detector(str(r.cfg), str(r.weights), names=ds.names, conf=0.25)
+    paths = []
+    for s in ds.samples:
+        p = tmp_path / s.path
+        cv2.imwrite(str(p), cv2.cvtColor(s.image, cv2.COLOR_RGB2BGR))
+        paths.append(str(p))
+    for s, d in zip(ds.samples, det.predict(paths)):
+        iou = box_iou(torch.from_numpy(s.boxes), d.boxes.float())
+        for t in range(len(s.boxes)):
+            hit = (iou[t] > 0.5) & (d.class_ids == int(s.labels[t]))
+            assert hit.any(), (s.path, s.boxes[t], d.boxes, d.class_ids, d.scores)
+    assert r.metrics["darknet.mAP50"] > 0.9
+
+
+def _resumable_run(tmp_path: Path, name: str, **kw):
+    cfg = tiny_cfg(tmp_path / "aug.cfg", batch=4, subdivisions=2, lr=0.002, flip=1, jitter=0.2,
+                   random=1, dropblock=True)
+    ds = SquaresDataset(8, seed=1)
+    return yolov4.train(data=(ds, SquaresDataset(2, seed=2)), model=str(cfg),
+                        out=tmp_path / name, max_batches=6, eval_interval=0, burn_in=2,
+                        adversarial_lr=0.05, ema_alpha=0.9, ema_mode="every_step", seed=3,
+                        **kw, **QUIET), ds
+
+
+def test_resume_equals_straight(tmp_path):
+    straight, _ = _resumable_run(tmp_path, "straight")
+    stopped, ds = _resumable_run(tmp_path, "stopped", stop_after=3)
+    assert stopped.iterations == 3
+    ck = load_checkpoint(stopped.last)
+    assert ck["iteration"] == 3 and ck["position"]["epoch_iter"] == 1   # mid-epoch (2 it/epoch)
+    resumed = yolov4.train(data=(ds, SquaresDataset(2, seed=2)), resume=stopped.last,
+                           stop_after=0, **QUIET)
+    assert resumed.iterations == 6
+    a = [row["loss"] for row in straight.losses]
+    b = [row["loss"] for row in resumed.losses]
+    assert len(a) == len(b) == 6
+    assert b == pytest.approx(a, rel=1e-4)
+    # random training shapes were in play (Darknet random=1 from a 64 input: 128 first)
+    sizes = [row["size"] for row in resumed.losses]
+    assert sizes == [row["size"] for row in straight.losses] and "64x64" not in sizes[:1]
+    assert [row["lr"] for row in resumed.losses] == [row["lr"] for row in straight.losses]
+    sa = torch.load(straight.last, weights_only=True)["model"]
+    sb = torch.load(resumed.last, weights_only=True)["model"]
+    for k in sa:
+        torch.testing.assert_close(sa[k], sb[k], rtol=1e-4, atol=1e-5)
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+    real = trainer_mod.YoloLoss
+
+    class NanOnThird(real):
+        calls = 0
+
+        def __call__(self, outputs, targets, input_hw):
+            total, parts = super().__call__(outputs, targets, input_hw)
+            NanOnThird.calls += 1
+            if NanOnThird.calls == 3:
+                total = total * float("nan")
+            return total, parts
+
+    monkeypatch.setattr(trainer_mod, "YoloLoss", NanOnThird)
+    cfg = tiny_cfg(tmp_path / "tiny.cfg")
+    ds = SquaresDataset(4)
+    with pytest.raises(trainer_mod.TrainingError) as err:
+        yolov4.train(data=(ds, None), model=str(cfg), out=tmp_path / "run", max_batches=10, **QUIET)
+    msg = str(err.value)
+    assert "loss is nan at iteration 3" in msg
+    assert "img_000.png" in msg and "img_003.png" in msg            # the last batch's images
+    assert "last good checkpoint" in msg
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["iteration"] == 2
+
+
+def test_out_of_memory_advice_names_subdivisions(tmp_path, monkeypatch):
+    def boom(self, x):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    monkeypatch.setattr(yolov4.Darknet, "forward", boom)
+    cfg = tiny_cfg(tmp_path / "tiny.cfg", batch=4, subdivisions=2)
+    ds = SquaresDataset(4)
+    with pytest.raises(trainer_mod.TrainingError, match=r"raise --subdivisions \(e.g. 4"):
+        yolov4.train(data=(ds, None), model=str(cfg), out=tmp_path / "run", max_batches=2, **QUIET)
+
+
+def test_resume_from_broken_checkpoint_says_why(tmp_path):
+    bad = tmp_path / "last.pt"
+    bad.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(CheckpointError, match="last.pt: not a readable PyTorch checkpoint"):
+        yolov4.train(resume=bad, **QUIET)
+
+
+def test_cmbn_statistics_span_the_minibatches_of_one_batch(tmp_path):
+    """batch_normalize=2: after one iteration of 2 mini-batches the BN statistics are those of
+    the two mini-batches together (Darknet fast_v_cbn_kernel), restarted every iteration."""
+    from yolov4.layers.cmbn import CmBatchNorm2d
+    cfg = tiny_cfg(tmp_path / "cmbn.cfg", batch=4, subdivisions=2, bn=2, lr=0.0)
+    ds = SquaresDataset(4)
+    seen = []
+    orig = CmBatchNorm2d.forward
+
+    def spy(self, x):
+        if self is first[0] and self.training:
+            seen.append(x.detach().clone())
+        return orig(self, x)
+
+    first = [None]
+    real_build = trainer_mod.build_optimizer
+
+    def grab(net, hyp):
+        first[0] = next(m for m in net.modules() if isinstance(m, CmBatchNorm2d))
+        return real_build(net, hyp)
+
+    import unittest.mock as mock
+    with mock.patch.object(CmBatchNorm2d, "forward", spy), \
+            mock.patch.object(trainer_mod, "build_optimizer", grab):
+        yolov4.train(data=(ds, None), model=str(cfg), out=tmp_path / "run", max_batches=2,
+                     burn_in=0, **QUIET)
+    bn = first[0]
+    assert len(seen) == 4 and bn.minibatch_index == 2               # reset by begin_batch
+    x = torch.cat(seen[2:])                                          # the 2nd iteration's batch
+    n = x.numel() // x.shape[1]
+    mean = x.mean((0, 2, 3))
+    # E[x^2] per mini-batch is sum(x^2)/(N_mb - 1), averaged over the 2 mini-batches
+    e2 = torch.stack([(s * s).sum((0, 2, 3)) / (s.numel() // s.shape[1] - 1) for s in seen[2:]]).mean(0)
+    torch.testing.assert_close(bn.m_avg, mean, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(bn.v_avg - bn.m_avg ** 2, (e2 - mean ** 2).clamp(min=0), rtol=1e-3, atol=1e-5)
+    # and it approximates the concatenated batch's variance (N-1 vs N/2-1 normalisation aside)
+    torch.testing.assert_close(bn.v_avg - bn.m_avg ** 2, x.var((0, 2, 3)), rtol=0.1, atol=1e-3)
+    assert n == 2 * (seen[2].numel() // seen[2].shape[1])
+
+
+def test_dropblock_ramp_follows_the_iteration(tmp_path):
+    from yolov4.layers.dropout import DropBlock
+    cfg = tiny_cfg(tmp_path / "db.cfg", dropblock=True)
+    ds = SquaresDataset(4)
+    r = yolov4.train(data=(ds, None), model=str(cfg), out=tmp_path / "run", max_batches=3, **QUIET)
+    net = yolov4.Darknet.from_cfg(r.cfg)
+    # the trainer told the layer the iteration before the 3rd update (2 updates done)
+    ck = load_checkpoint(r.last)
+    assert ck["iteration"] == 3
+    blocks = [m for m in net.modules() if isinstance(m, DropBlock)]
+    assert blocks
+    db = blocks[0]
+    db.iteration, db.max_batches = 2, 3
+    cur_p, block = db.current(16, 16)
+    # Darknet: m = min(1, 2 / (0.85*3)) = 0.784...; cur_p = 0.3*m; block = int(3*m) = 2
+    assert cur_p == pytest.approx(0.3 * 2 / (0.85 * 3))
+    assert block == 2
