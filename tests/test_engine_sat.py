@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from train_helpers import SquaresDataset, tiny_cfg  # noqa: E402
+from test_train_helpers import SquaresDataset, tiny_cfg  # noqa: E402
 
 from yolov4.darknet.graph import Darknet  # noqa: E402
 from yolov4.engine.adversarial import (adversarial_images, adversarial_lr_at,  # noqa: E402

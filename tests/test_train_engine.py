@@ -13,7 +13,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from train_helpers import SquaresDataset, tiny_cfg  # noqa: E402
+from test_train_helpers import SquaresDataset, tiny_cfg  # noqa: E402
 
 import yolov4  # noqa: E402
 from yolov4.engine import trainer as trainer_mod  # noqa: E402

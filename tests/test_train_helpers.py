@@ -1,4 +1,4 @@
-"""Tiny in-memory datasets and a tiny cfg for the training-engine tests (CPU, seconds)."""
+"""Helpers (no tests): tiny in-memory datasets and a tiny cfg for the training-engine tests."""
 from __future__ import annotations
 
 from pathlib import Path
