@@ -102,9 +102,19 @@ def test_small_variants_match_opencv(name: str, options: Dict, tmp_path: Path) -
     model.load_weights(weights)
     assert floats == count_weights(sections)
     blob = np.random.default_rng(0).uniform(0, 1, (1, 3, 96, 128)).astype(np.float32)
+    # the maps entering each [yolo] too (not squashed by the logistic): OpenCV's "permute_N"
+    # layer holds yolo_N's input as [1, H, W, C]
+    raw: List[torch.Tensor] = []
+    for j in model.yolo_indices:
+        model.layers[j - 1].register_forward_hook(lambda m, i, out: raw.append(out))
     with torch.no_grad():
         ours = model(torch.from_numpy(blob))
     assert _max_diff(ours, _opencv_outputs(cfg, weights, blob)) <= TOL
+    net = cv2.dnn.readNetFromDarknet(str(cfg), str(weights))
+    net.setInput(blob)
+    names = [n.replace("yolo_", "permute_") for n in net.getUnconnectedOutLayersNames()]
+    for r, o in zip(raw, net.forward(names)):
+        assert float(np.abs(r.permute(0, 2, 3, 1).numpy() - o).max()) <= 1e-5
 
 
 #: Every option value of every model at least once (all combinations are checked statically
