@@ -47,7 +47,8 @@ def model_run(labelled_set, shared_darknet, tmp_path_factory):
     code = main(["val", "--data", str(labelled_set / "data.yaml"),
                  "--model", str(w / "yolov4-tiny.cfg"), "--weights", str(w / "yolov4-tiny.weights"),
                  "--json", str(out / "metrics.json"), "--save-preds", str(out / "preds.json"),
-                 "--plots", str(out / "plots"), "--quiet"])
+                 "--plots", str(out / "plots"), "--quiet",
+                 "--conf", "0.005", "--iou", "0.45"])  # detector map's thresholds: fewer boxes
     assert code == 0
     return out
 
@@ -147,3 +148,15 @@ def test_coco_dataset_preds_by_image_id_and_category_id(shared_darknet, tmp_path
     assert m["coco.AP/dog"] == pytest.approx(1.0) and m["coco.AP/bicycle"] == 0
     assert m["darknet.mAP50"] == pytest.approx(2 / 3)
     assert m["darknet.recall"] == pytest.approx(2 / 3) and m["darknet.precision"] == 1
+
+
+def test_help_documents_the_darknet_defaults(capsys):
+    with pytest.raises(SystemExit):
+        main(["val", "--help"])
+    out = capsys.readouterr().out
+    assert "detector valid" in out and "detector map" in out and "0.45" in out and "0.6" in out
+
+
+def test_model_or_preds_is_required(labelled_set, capsys):
+    assert main(["val", "--data", str(labelled_set / "data.yaml")]) == 2
+    assert "--model" in capsys.readouterr().err

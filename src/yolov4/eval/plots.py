@@ -102,8 +102,13 @@ def plot_confusion(matrix: np.ndarray, names: Sequence[str], path: Path,
     m = matrix.astype(np.float64)
     if normalize:
         m = m / np.maximum(m.sum(0, keepdims=True), 1)  # per true class (column)
+    if len(labels) > 31:  # many classes: show only those that occur (and background)
+        used = np.flatnonzero((matrix.sum(0) + matrix.sum(1)) > 0)
+        used = np.union1d(used, [len(labels) - 1])
+        matrix, m = matrix[np.ix_(used, used)], m[np.ix_(used, used)]
+        labels = [labels[i] for i in used]
     n = len(labels)
-    size = min(4 + 0.35 * n, 16)
+    size = min(4 + 0.35 * n, 14)
     fig = _figure(size, size * 0.85)
     ax = fig.add_subplot(111)
     im = ax.imshow(m, cmap="Blues", vmin=0)
