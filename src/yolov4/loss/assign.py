@@ -290,7 +290,8 @@ def match_anchors(truths: Truths, spec: LayerSpec, grid_hw: Tuple[int, int],
     num = anchors.shape[0]
     anchors_n = anchors / torch.tensor([netw, neth], dtype=torch.float32, device=device)
     mask_pos = torch.full((num,), -1, dtype=torch.long, device=device)
-    mask_pos[torch.tensor(spec.mask, dtype=torch.long, device=device)] = torch.arange(A, device=device)
+    mask_idx = torch.tensor(spec.mask, dtype=torch.long, device=device)
+    mask_pos[mask_idx] = torch.arange(A, device=device)
     M = truths.count
     ious = wh_iou(truths.box[:, 2:], anchors_n)  # [M, num]
     best_n = ious.argmax(1) if M else torch.zeros(0, dtype=torch.long, device=device)
@@ -316,7 +317,8 @@ def match_anchors(truths: Truths, spec: LayerSpec, grid_hw: Tuple[int, int],
     slot = ((truths.img[t_all] * A + a_all) * H + j) * W + i
     P = slot.numel()
     pos = torch.arange(P, device=device)
-    first, last = torch.zeros(P, dtype=torch.bool, device=device), torch.zeros_like(pos, dtype=torch.bool)
+    first = torch.zeros(P, dtype=torch.bool, device=device)
+    last = torch.zeros_like(first)
     if P:
         uniq, inv = torch.unique(slot, return_inverse=True)
         lo = torch.full((uniq.numel(),), P, dtype=torch.long, device=device).scatter_reduce(

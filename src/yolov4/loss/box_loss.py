@@ -190,7 +190,8 @@ def yolo_box_deltas(o4: Tensor, cell_x: Tensor, cell_y: Tensor, anchor_wh: Tenso
     lw, lh = grid_wh
     netw, neth = net_wh
     pred = yolo_pred_boxes(o4, cell_x, cell_y, anchor_wh, grid_wh, net_wh, new_coords)
-    pred_xyxy, truth_xyxy = box_convert(pred, "cxcywh", "xyxy"), box_convert(truth, "cxcywh", "xyxy")
+    pred_xyxy = box_convert(pred, "cxcywh", "xyxy")
+    truth_xyxy = box_convert(truth, "cxcywh", "xyxy")
     iou = bbox_similarity(pred_xyxy, truth_xyxy, "iou", eps=0.0).nan_to_num(0.0)
     if iou_loss == "mse":
         scale = (2 - truth[:, 2] * truth[:, 3]) * iou_normalizer

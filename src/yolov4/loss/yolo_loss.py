@@ -101,19 +101,21 @@ class YoloLoss:
                 key not in _LIST_KEYS or (len(value) == n and isinstance(value[0], (list, tuple))))
             if per_layer:
                 if len(value) != n:
-                    raise CfgError(f"loss setting '{key}': {len(value)} values for {n} [yolo] layers")
+                    raise CfgError(f"loss setting '{key}': {len(value)} values for "
+                                   f"{n} [yolo] layers")
                 value = value[k]
             kw[key] = value
         return spec.with_overrides(**kw)
 
     def _check(self, outputs: Sequence[Tensor]) -> None:
         if len(outputs) != len(self.specs):
-            raise ValueError(f"YoloLoss: {len(outputs)} outputs for {len(self.specs)} [yolo] layers")
+            raise ValueError(f"YoloLoss: {len(outputs)} outputs for {len(self.specs)} "
+                             "[yolo] layers")
         for z, spec in zip(outputs, self.specs):
             if z.dim() != 5 or z.shape[1] != len(spec.mask) or z.shape[-1] != 5 + spec.classes:
                 raise ValueError(f"YoloLoss: output of shape {tuple(z.shape)} does not fit "
-                                 f"{spec.name} (mask {spec.mask}, classes {spec.classes}); expected "
-                                 f"[B, {len(spec.mask)}, H, W, {5 + spec.classes}]")
+                                 f"{spec.name} (mask {spec.mask}, classes {spec.classes}); "
+                                 f"expected [B, {len(spec.mask)}, H, W, {5 + spec.classes}]")
 
     def __call__(self, outputs: Sequence[Tensor], targets: Tensor,
                  input_hw: Tuple[int, int]) -> Tuple[Tensor, Dict[str, float]]:
@@ -158,7 +160,8 @@ class YoloLoss:
         for z, spec in zip(outputs, self.specs):
             truths = prepare_truths(targets, z.shape[0], input_hw, spec.classes, spec.max_boxes,
                                     device=z.device)
-            out.append(spec.delta_normalizer * layer_deltas(z.float(), spec, truths, input_hw).delta)
+            res = layer_deltas(z.float(), spec, truths, input_hw)
+            out.append(spec.delta_normalizer * res.delta)
         return out
 
     def adversarial(self, outputs: Sequence[Tensor], input_hw: Tuple[int, int]) -> Tensor:
