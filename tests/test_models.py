@@ -141,6 +141,12 @@ def test_yolov4_switches_change_the_graph_as_the_paper() -> None:
     assert acts == {"swish", "linear"}
 
 
+def test_none_options_mean_the_defaults() -> None:
+    for name in list_models():
+        assert build_sections(name, activation=None, sam=None, iou_loss=None) == \
+            build_sections(name)
+
+
 def test_yolo_options_and_classes() -> None:
     s = build_sections("yolov4", classes=3, iou_loss="giou", iou_normalizer=0.5,
                        scale_x_y=[1.0, 1.5, 2.0], nms_kind="diounms", iou_thresh=1.0)

@@ -65,13 +65,15 @@ def build_sections(name: str, *, classes: int = 80, width: Optional[int] = None,
         width_multiple, depth_multiple: channel and block-count multipliers (small CPU models).
         options: the model's architecture switches (see ``model_options(name)``), ``net={...}``
             extra ``[net]`` keys, and ``[yolo]`` keys (``iou_loss="giou"``, ``scale_x_y=[1.2,
-            1.1, 1.05]`` one value per head, ...) applied to every head.
+            1.1, 1.05]`` one value per head, ...) applied to every head. ``None`` values
+            mean the model's default (so callers can pass every switch through unchanged).
 
     Raises:
         ModelError: unknown model or option, or an option value the model cannot build.
     """
     builder = get_builder(name)
     params = inspect.signature(builder).parameters
+    options = {k: v for k, v in options.items() if v is not None}  # None: the model's default
     yolo = {k: options.pop(k) for k in list(options) if k in YOLO_OPTIONS and k not in params}
     unknown = sorted(set(options) - set(params))
     if unknown:
