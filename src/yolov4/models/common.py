@@ -212,16 +212,16 @@ def pan(b: Builder, feats: Sequence[int], top: int, channels: Sequence[int], act
     """
     finish = finish or (lambda level, x: x)
     levels = len(feats)
-    down = [0] * levels
-    down[-1] = top
+    top_down = [0] * levels
+    top_down[-1] = top
     for level in reversed(range(levels - 1)):
-        upsample_merge(b, down[level + 1], feats[level], channels[level], act)
-        down[level] = block(b, channels[level])
+        upsample_merge(b, top_down[level + 1], feats[level], channels[level], act)
+        top_down[level] = block(b, channels[level])
     outs = [0] * levels
-    outs[0] = finish(0, down[0])
+    outs[0] = finish(0, top_down[0])
     head(0, outs[0])
     for level in range(1, levels):
-        downsample_merge(b, outs[level - 1], down[level], channels[level], act)
+        downsample_merge(b, outs[level - 1], top_down[level], channels[level], act)
         outs[level] = finish(level, block(b, channels[level]))
         head(level, outs[level])
     return outs
