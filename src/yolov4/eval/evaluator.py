@@ -101,10 +101,9 @@ class Evaluator:
             if key is not None:
                 if key in self._ids:
                     raise DataError(f"image id {key} processed twice")
-                self._ids.add(key)
                 image_id = key  # only for messages below
-            if "image_size" not in tgt:
-                raise ValueError(f"image {image_id}: target has no 'image_size' (h, w)")
+            if tgt.get("image_size") is None:
+                raise DataError(f"image {image_id}: target has no 'image_size' (h, w)")
             h, w = (int(v) for v in tgt["image_size"])
             gb = to_numpy(tgt.get("boxes"), np.float64, (4,))
             gl = self._labels(tgt.get("labels"), "target", image_id)
@@ -125,7 +124,13 @@ class Evaluator:
                 raise DataError(f"image {image_id}: predictions hold NaN or inf")
             order = np.argsort(-ds, kind="stable")  # Darknet's per-image pass in score order
             db, ds, dl = db[order], ds[order], dl[order]
+            for what, arr in (("iscrowd", crowd), ("difficult", diff), ("area", area)):
+                if arr is not None and len(arr) != len(gb):
+                    raise DataError(f"image {image_id}: {len(arr)} '{what}' flags for "
+                                    f"{len(gb)} target boxes")
             ignore = crowd | diff
+            if key is not None:
+                self._ids.add(key)
             d.ids.append(len(d.ids) + 1)
             d.sizes.append((h, w))
             d.gt_boxes.append(gb)
