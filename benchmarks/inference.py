@@ -9,6 +9,8 @@ batch 1 after warm-up of:
 - ``eager``: our ``Darknet``, BatchNorm fused, fp32, NCHW;
 - ``channels_last``: the same in channels-last memory format;
 - ``onnxruntime``: ONNX export (with decode) in ONNX Runtime, fp32;
+- ``winograd``: eager fp32 with the 3x3 stride-1 convolutions that measure faster computed as
+  Winograd F(4x4, 3x3) (``yolov4.ops.winograd``);
 - ``bf16``: eager channels-last under ``torch.autocast("cpu", bfloat16)``;
 - ``ort-int8``: ONNX Runtime with static int8 QDQ quantisation (per-channel weights,
   calibrated on the shared photos, head convolutions and the decode left in fp32).
@@ -37,6 +39,7 @@ import torch
 from yolov4.darknet.graph import Darknet
 from yolov4.export.onnx import export_onnx
 from yolov4.ops.boxes import box_iou
+from yolov4.ops.winograd import winograd_autotune
 from yolov4.postprocess import NmsSettings, flatten_outputs, postprocess, select
 from yolov4.preprocess import ImageTransform, load_image, preprocess
 
@@ -204,6 +207,14 @@ def bench_model(name: str, cfg: str, weights: Optional[str], size: int, args, tm
         "onnxruntime": lambda: sess.run(None, {"images": x_np}),
     }
 
+    net_wg = Darknet.from_cfg(cfg)
+    net_wg.load_weights(weights)
+    net_wg.eval().fuse()
+    with torch.inference_mode():
+        n_wg = winograd_autotune(net_wg, x)
+    print(f"  {name}: {n_wg} convolutions run faster as Winograd F(4x4, 3x3)", flush=True)
+    fns["winograd"] = lambda: net_wg(x)
+
     def run_bf16(inp=x_cl):
         with torch.autocast("cpu", dtype=torch.bfloat16):
             return net_cl(inp)
@@ -223,11 +234,12 @@ def bench_model(name: str, cfg: str, weights: Optional[str], size: int, args, tm
         # detection agreement of reduced-precision paths with fp32 eager (real weights only)
         agree: Dict[str, float] = {}
         if args.real[name]:
-            ref, got_bf16, got_int8, got_ort = [], [], [], []
+            ref, got_bf16, got_int8, got_ort, got_wg = [], [], [], [], []
             for xi, t in prepared:
                 xi = xi[None]
                 b, s, c = detections(net(xi), t)
                 ref.append((b, c))
+                got_wg.append(detections(net_wg(xi), t, conf=0.1))
                 got_bf16.append(detections(run_bf16(xi.contiguous(
                     memory_format=torch.channels_last)), t, conf=0.1))
                 got_ort.append(detections(split_rows(sess.run(None, {"images": xi.numpy()})[0],
@@ -237,6 +249,7 @@ def bench_model(name: str, cfg: str, weights: Optional[str], size: int, args, tm
                         sess8.run(None, {"images": xi.numpy()})[0], net, size), t, conf=0.1))
             agree["onnxruntime"] = ap50(ref, got_ort)
             agree["bf16"] = ap50(ref, got_bf16)
+            agree["winograd"] = ap50(ref, got_wg)
             if sess8 is not None:
                 agree["ort-int8"] = ap50(ref, got_int8)
         eager_forward = lat["eager"]
