@@ -9,14 +9,15 @@ from yolov4.data.formats import load_dataset
 from yolov4.data.synth import MIN_VISIBLE, SHAPES, generate, render_scene
 
 
-def scene(k, size=128, classes=5):
-    return render_scene(np.random.default_rng([7, k]), size, classes, return_owner=True)
+def scene(k, size=128, classes=5, clutter=1.0):
+    return render_scene(np.random.default_rng([7, k]), size, classes, return_owner=True,
+                        clutter=clutter)
 
 
 def test_boxes_are_tight_around_visible_pixels():
     n_objects = 0
     for k in range(12):
-        image, boxes, labels, owner = scene(k)
+        image, boxes, labels, owner = scene(k, clutter=k % 3)  # clean, default, heavy clutter
         assert image.shape == (128, 128, 3) and image.dtype == np.uint8
         assert boxes.dtype == np.float32 and labels.dtype == np.int64 and len(boxes) == len(labels)
         assert set(np.unique(owner)) <= set(range(-1, len(boxes)))
@@ -71,7 +72,7 @@ def test_generate_is_deterministic_and_loadable(tmp_path):
 
 def test_cli_synth(tmp_path, capsys):
     assert main(["data", "synth", "--out", str(tmp_path / "s"), "--images", "3", "--classes", "2",
-                 "--size", "64", "--seed", "1"]) == 0
+                 "--size", "64", "--seed", "1", "--clutter", "0.5"]) == 0
     assert "data.yaml" in capsys.readouterr().out
     assert main(["data", "check", str(tmp_path / "s")]) == 0
 

@@ -29,7 +29,7 @@ def _synth(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     path = generate(args.out, images=args.images, classes=args.classes, size=args.size,
-                    seed=args.seed, val_fraction=args.val_fraction)
+                    seed=args.seed, val_fraction=args.val_fraction, clutter=args.clutter)
     print(f"wrote {args.images} images to {path.parent} in {time.perf_counter() - start:.1f} s; "
           f"train with DATA={path}")
     return 0
@@ -78,6 +78,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--val-fraction", type=float, default=0.2)
+    p.add_argument("--clutter", type=float, default=1.0,
+                   help="background clutter: 0 = clean gradients, 1 = default, >1 harder")
     p.set_defaults(func=_synth)
 
     p = sub.add_parser("show", help="save a grid of samples with boxes drawn")

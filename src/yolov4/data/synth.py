@@ -67,7 +67,7 @@ def _colour(rng: np.random.Generator) -> np.ndarray:
     return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32)
 
 
-def _background(rng: np.random.Generator, size: int) -> np.ndarray:
+def _background(rng: np.random.Generator, size: int, clutter: float = 1.0) -> np.ndarray:
     c1, c2 = _colour(rng), _colour(rng)
     phi = rng.uniform(0, 2 * math.pi)
     ramp = np.linspace(0, 1, size, dtype=np.float32)
@@ -75,9 +75,9 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     img = c1 * (1 - t[..., None]) + c2 * t[..., None]
     blotch = cv2.resize(rng.normal(0, 1, (6, 6, 3)).astype(np.float32), (size, size),
                         interpolation=cv2.INTER_CUBIC)
-    img += blotch * rng.uniform(10, 35)
+    img += blotch * rng.uniform(10, 35) * clutter
     small = max(size // 4, 8)
-    for _ in range(rng.integers(0, 4)):  # soft blobs, drawn at 1/4 size and blurred up
+    for _ in range(int(rng.integers(0, 4) * clutter + 0.5)):  # soft blobs at 1/4 size, blurred up
         layer = np.zeros((small, small), np.float32)
         centre = tuple(int(v) for v in rng.integers(0, small, 2))
         axes = tuple(int(v) for v in rng.integers(max(small // 12, 1), max(small // 4, 2), 2))
@@ -85,7 +85,7 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
         layer = cv2.resize(cv2.GaussianBlur(layer, (0, 0), small / 30), (size, size),
                            interpolation=cv2.INTER_LINEAR)[..., None] * rng.uniform(0.3, 0.7)
         img = img * (1 - layer) + _colour(rng) * layer
-    for _ in range(rng.integers(2, 9)):  # distractor lines and curves
+    for _ in range(int(rng.integers(2, 9) * clutter + 0.5)):  # distractor lines and curves
         pts = rng.integers(-size // 4, size + size // 4, (rng.integers(2, 5), 2)).astype(np.int32)
         cv2.polylines(img, [pts], False, _colour(rng).tolist(), int(rng.integers(1, 4)),
                       cv2.LINE_AA)
@@ -111,8 +111,9 @@ def _texture(rng: np.random.Generator, h: int, w: int, colour: np.ndarray) -> np
 
 
 def render_scene(rng: np.random.Generator, size: int = 256, classes: int = 5,
-                 max_objects: int = 6, return_owner: bool = False) -> tuple:
-    """Render one scene.
+                 max_objects: int = 6, return_owner: bool = False, clutter: float = 1.0) -> tuple:
+    """Render one scene. ``clutter`` scales the background noise and the number of blobs and
+    distractor lines (0 = clean gradient backgrounds, 1 = default, more = harder).
 
     Returns:
         ``(image uint8[size, size, 3] RGB, boxes float32[N, 4] xyxy pixels, labels int64[N])``,
@@ -121,7 +122,7 @@ def render_scene(rng: np.random.Generator, size: int = 256, classes: int = 5,
     """
     if not 1 <= classes <= len(SHAPES):
         raise DataError(f"synthetic classes must be 1..{len(SHAPES)}, got {classes}")
-    img = _background(rng, size)
+    img = _background(rng, size, clutter)
     owner = np.full((size, size), -1, np.int16)
     areas: List[float] = []
     labels: List[int] = []
@@ -172,7 +173,7 @@ def render_scene(rng: np.random.Generator, size: int = 256, classes: int = 5,
         areas.append(full)
         labels.append(cls)
     over = np.zeros((size, size), np.uint8)
-    for _ in range(rng.integers(0, 3)):  # thin lines over objects
+    for _ in range(int(rng.integers(0, 3) * clutter + 0.5)):  # thin lines over objects
         pts = rng.integers(0, size, (2, 2)).astype(np.int32)
         cv2.line(over, tuple(map(int, pts[0])), tuple(map(int, pts[1])), 1, 1)
         cv2.line(img, tuple(map(int, pts[0])), tuple(map(int, pts[1])), _colour(rng).tolist(), 1)
@@ -194,12 +195,15 @@ def render_scene(rng: np.random.Generator, size: int = 256, classes: int = 5,
 
 
 def generate(out_dir: os.PathLike, *, images: int = 500, classes: int = 5, size: int = 256,
-             seed: int = 0, val_fraction: float = 0.2, max_objects: int = 6) -> Path:
+             seed: int = 0, val_fraction: float = 0.2, max_objects: int = 6,
+             clutter: float = 1.0) -> Path:
     """Write a synthetic dataset in the YOLO layout and return its ``data.yaml``.
 
     Layout: ``out_dir/images/{train,val}/NNNNNN.jpg``, ``out_dir/labels/{train,val}/NNNNNN.txt``
     and ``out_dir/data.yaml`` (``names`` = the first ``classes`` of :data:`SHAPES`). The last
-    ``round(images * val_fraction)`` images form the validation split.
+    ``round(images * val_fraction)`` images form the validation split. Objects are 12-40 % of
+    ``size`` across, at most ``max_objects`` per image; ``clutter`` scales the background
+    distractors (see :func:`render_scene`).
     """
     if images < 1 or size < 32 or not 0 <= val_fraction < 1:
         raise DataError(f"synth: need images >= 1, size >= 32, 0 <= val_fraction < 1 (got "
@@ -214,7 +218,7 @@ def generate(out_dir: os.PathLike, *, images: int = 500, classes: int = 5, size:
     for k in range(images):
         split = "val" if k >= images - n_val else "train"
         rng = np.random.default_rng([seed, k, size, classes])
-        image, boxes, labels = render_scene(rng, size, classes, max_objects)
+        image, boxes, labels = render_scene(rng, size, classes, max_objects, clutter=clutter)
         stem = f"{k:06d}"
         cv2.imwrite(str(out / "images" / split / f"{stem}.jpg"),
                     cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
@@ -224,7 +228,7 @@ def generate(out_dir: os.PathLike, *, images: int = 500, classes: int = 5, size:
         (out / "labels" / split / f"{stem}.txt").write_text("".join(l + "\n" for l in lines))
     names = list(SHAPES[:classes])
     text = (f"# synthetic shapes: yolov4 data synth --images {images} --classes {classes} "
-            f"--size {size} --seed {seed}\n"
+            f"--size {size} --seed {seed} --clutter {clutter:g}\n"
             f"path: {out.resolve()}\ntrain: images/train\nval: images/val\n"
             f"nc: {classes}\nnames: [{', '.join(names)}]\n")
     (out / "data.yaml").write_text(text)
