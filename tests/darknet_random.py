@@ -21,12 +21,13 @@ def small_cfg(src: Path, dst: Path, size: int, yolo_options: Optional[Dict[str, 
     """Copy ``src`` to ``dst`` with ``width=height=size`` and extra ``[yolo]`` options.
 
     ``narrow=f`` divides every conv's ``filters`` (and ``groups`` where needed) by f, except the
-    convs feeding ``[yolo]`` and the last layer; the layer graph (types, routes, shortcuts,
+    convs feeding ``[yolo]`` and the last conv; the layer graph (types, routes, shortcuts,
     strides) is unchanged, the weights are ~f² times smaller, so CPU tests stay fast.
     """
     sections = read_cfg(src)
     sections[0].set("width", size).set("height", size)
-    heads = {i - 1 for i, s in enumerate(sections) if s.type == "yolo"} | {len(sections) - 1}
+    convs = [i for i, s in enumerate(sections) if s.type == "convolutional"]
+    heads = {i - 1 for i, s in enumerate(sections) if s.type == "yolo"} | {convs[-1]}
     for i, s in enumerate(sections):
         if s.type == "yolo":
             for k, v in (yolo_options or {}).items():
