@@ -121,3 +121,25 @@ def test_save_grid_writes_png(tmp_path, augment):
     out = save_grid(_ds(5), tmp_path / "g" / "grid.png", augment=augment, n=4, size=64)
     image = cv2.imread(str(out))
     assert image.shape == (2 + 2 * 66, 2 + 2 * 66, 3)
+
+
+def test_end_to_end_on_a_synthetic_yolo_dataset(tmp_path):
+    """The real reader (YOLO layout from yolov4.data.synth) through both loaders and preview."""
+    from yolov4.data.formats import load_dataset
+    from yolov4.data.synth import generate
+
+    data = generate(tmp_path / "synth", images=6, classes=3, size=64, seed=0, val_fraction=0.34)
+    train = load_dataset(data, "train")
+    batches = list(train_loader(train, CFG, batch_size=2, shapes=RandomShapes(
+        rule="uniform", min_size=64, max_size=96, every=1, seed=0), seed=0))
+    assert sum(b[0].shape[0] for b in batches) == len(train)
+    for images, targets, paths in batches:
+        assert images.dtype == torch.float32 and 0 <= images.min() and images.max() <= 1
+        assert targets.shape[1] == 6 and all(p in train.paths for p in paths)
+        if len(targets):
+            assert ((targets[:, 1] >= 0) & (targets[:, 1] < 3)).all()
+    val = load_dataset(data, "val")
+    images, targets, paths = next(iter(val_loader(val, size=96, batch_size=4)))
+    assert images.shape == (len(val), 3, 96, 96) and len(paths) == len(val)
+    assert cv2.imread(str(save_grid(train, tmp_path / "show.png", augment=True, n=4,
+                                    size=64))) is not None

@@ -42,8 +42,13 @@ def test_config_from_cfg_keys():
     assert (d.hue, d.saturation, d.exposure, d.jitter, d.flip, d.mosaic) == (0, 1, 1, .2, 1, 0)
     with pytest.raises(CfgError, match=":5:"):
         AugmentConfig.from_cfg(parse_cfg_text(CFG.replace("1.5\nexposure", "lots\nexposure")))
-    with pytest.raises(ValueError, match="unknown"):
+    with pytest.raises(CfgError, match="unknown"):
         AugmentConfig.from_dict({"mosiac": 1})
+    with pytest.raises(CfgError, match=r"my.cfg:5: \[net\] augmentation option saturation=-1"):
+        AugmentConfig.from_cfg(parse_cfg_text(CFG.replace("1.5\nexposure", "-1\nexposure"),
+                                              source="my.cfg"))
+    with pytest.raises(CfgError, match="mosaic_prob=2"):
+        AugmentConfig(mosaic_prob=2)
 
 
 GEOMETRIC = dict(jitter=0.3, resize=1.25, flip=True, mosaic=True, mosaic_prob=0.7,

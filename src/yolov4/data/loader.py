@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from ..errors import DataError
 from .sample import Sample
 from .transforms.geometric import hw, letterbox, letterbox_params, resize
 from .transforms.pipeline import AugmentConfig, TrainPipeline
@@ -104,7 +105,9 @@ class ShapeBatchSampler(Sampler):
     def __init__(self, n: int, batch_size: int, shapes: RandomShapes, *, seed: int = 0,
                  shuffle: bool = True, drop_last: bool = False) -> None:
         if n <= 0:
-            raise ValueError("ShapeBatchSampler: the dataset is empty")
+            raise DataError("the training dataset is empty: no images to load")
+        if batch_size <= 0:
+            raise DataError(f"batch_size must be positive, got {batch_size}")
         self.n, self.batch_size, self.shapes = n, int(batch_size), shapes
         self.seed, self.shuffle, self.drop_last = int(seed), shuffle, drop_last
         self.epoch = 0

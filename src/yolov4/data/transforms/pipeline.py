@@ -19,6 +19,7 @@ from typing import Any, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ...errors import CfgError
 from ..sample import Sample
 from .boxes import BoxRules, Boxes, Labels, clip_and_filter
 from .geometric import random_affine
@@ -86,9 +87,15 @@ class AugmentConfig:
                      "hide_and_seek", "gridmask", "occlusion_min_visible", "min_visible"):
             v = getattr(self, name)
             if not 0.0 <= float(v) <= 1.0:
-                raise ValueError(f"AugmentConfig.{name} must be in [0, 1], got {v}")
-        if self.jitter < 0 or self.jitter >= 0.5:
-            raise ValueError(f"AugmentConfig.jitter must be in [0, 0.5), got {self.jitter}")
+                raise CfgError(f"augmentation option {name}={v}: must be in [0, 1]")
+        for name, lo, hi in (("jitter", 0.0, 1.0), ("hue", 0.0, 1.0)):
+            v = getattr(self, name)
+            if not lo <= float(v) < hi:
+                raise CfgError(f"augmentation option {name}={v}: must be in [{lo}, {hi})")
+        for name in ("resize", "saturation", "exposure", "degrees", "translate", "scale",
+                     "shear", "blur", "gaussian_noise", "cutout", "min_box_size"):
+            if float(getattr(self, name)) < 0:
+                raise CfgError(f"augmentation option {name}={getattr(self, name)}: must be >= 0")
 
     @classmethod
     def from_net_section(cls, section: Any, yolo: Any = None, **overrides: Any
@@ -96,6 +103,7 @@ class AugmentConfig:
         """Read a cfg ``[net]`` section (and ``jitter``/``resize`` from ``yolo``, Darknet's last
         ``[yolo]`` section); ``overrides`` win. Bad values raise ``CfgError`` with file:line."""
         values: dict = {}
+        where = f"{section.where()} " if section is not None else ""
         for key, typ in NET_KEYS.items():
             if section is not None and section.has(key):
                 values[key] = (section.get_float if typ is float else section.get_int)(key)
@@ -105,7 +113,15 @@ class AugmentConfig:
         for key in ("flip", "letter_box", "mosaic", "mosaic_bound", "mixup", "cutmix"):
             if key in values:
                 values[key] = bool(values[key])
-        return cls.from_dict({**values, **overrides})
+        try:
+            return cls.from_dict({**values, **overrides})
+        except CfgError as err:
+            for sec in (section, yolo):  # point at the offending line when the cfg has the key
+                key = next((k for k in values if sec is not None and sec.has(k)
+                            and f"option {k}=" in str(err)), None)
+                if key is not None:
+                    raise CfgError(f"{sec.where(key)} {err}") from None
+            raise CfgError(f"{where}{err}") from None
 
     @classmethod
     def from_cfg(cls, sections: Sequence[Any], **overrides: Any) -> "AugmentConfig":
@@ -119,7 +135,7 @@ class AugmentConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"unknown augmentation keys: {', '.join(unknown)}")
+            raise CfgError(f"unknown augmentation options: {', '.join(unknown)}")
         return cls(**values)
 
     def replace(self, **changes: Any) -> "AugmentConfig":
