@@ -122,6 +122,14 @@ class Darknet(nn.Module):
         self._types = [sp.type for sp in self.specs]
         referenced = {j for sp in self.specs for j in sp.sources}
         self._keep = [i in referenced for i in range(len(self.specs))]
+        last_use: Dict[int, int] = {}
+        for sp in self.specs:
+            for j in sp.sources:
+                last_use[j] = sp.index
+        # after layer i runs, the saved outputs whose last reader is i are dropped (memory)
+        self._release: List[List[int]] = [[] for _ in self.specs]
+        for j, i in last_use.items():
+            self._release[i].append(j)
         self._stops = [sp.section.get_int("stopbackward", 0) for sp in self.specs]
         self._yolo_index = [i for i, t in enumerate(self._types) if t == "yolo"]
         self.stride = self._compute_stride()
@@ -233,6 +241,8 @@ class Darknet(nn.Module):
             if stop and self.training and (stop == 1 or stop > self.iteration):
                 x = x.detach()
                 saved = {k: v.detach() for k, v in saved.items()}
+            for j in self._release[i]:
+                del saved[j]
             if keep[i]:
                 saved[i] = x
         return outputs if self._yolo_index else [x]
