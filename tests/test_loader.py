@@ -93,6 +93,16 @@ def test_random_shapes_darknet_rule():
     assert (h, w) == (608, 896)  # round(1.4*416/32+1)*32 = round(19.2)*32, round(27.6)*32
 
 
+def test_random_shapes_from_cfg():
+    from yolov4.darknet.cfg import parse_cfg_text
+    text = "[net]\nwidth=416\nheight=416\n\n[yolo]\nrandom=0\n\n[yolo]\nrandom={}\n"
+    fixed = RandomShapes.from_cfg(parse_cfg_text(text.format(0)))
+    assert {fixed.size(b) for b in range(0, 200, 10)} == {(416, 416)}
+    dn = RandomShapes.from_cfg(parse_cfg_text(text.format(1)), seed=2)
+    assert dn.size(0) == (608, 608)  # round(1.4*416/32 + 1)*32 = round(19.2)*32
+    assert {h for h, _ in (dn.size(b) for b in range(0, 2000, 10))} <= set(range(320, 609, 32))
+
+
 def test_val_loader_letterbox_and_back():
     ds = _ds(3)
     images, targets, paths, metas = next(iter(val_loader(ds, size=96, batch_size=3,

@@ -63,6 +63,24 @@ class RandomShapes:
         self.random = float(random) if random > 1 else 1.4  # Darknet: random=1 means 1.4
         self.seed, self.total_batches = int(seed), total_batches
 
+    @classmethod
+    def from_cfg(cls, sections: Sequence[Any], *, every: int = 10, seed: int = 0,
+                 total_batches: Optional[int] = None) -> "RandomShapes":
+        """Darknet's multi-scale setting of a cfg: ``width``/``height`` from ``[net]``,
+        ``random`` from the **last** ``[yolo]`` (0 = fixed size, 1 = factor 1.4, other values
+        are the factor), ``resize_step`` (default 32) from ``[net]``."""
+        net = next((s for s in sections if s.type == "net"), None)
+        if net is None:
+            raise DataError("RandomShapes.from_cfg: the cfg has no [net] section")
+        init = (net.get_int("height", 416), net.get_int("width", 416))
+        step = net.get_int("resize_step", 32)
+        yolos = [s for s in sections if s.type == "yolo"]
+        random = yolos[-1].get_float("random", 0.0) if yolos else 0.0
+        if random <= 0:
+            return cls(init, "fixed", step=step, every=every, seed=seed)
+        return cls(init, "darknet", step=step, every=every, random=1.4 if random == 1 else random,
+                   seed=seed, total_batches=total_batches)
+
     def _darknet_dim(self, r: float, init: int) -> int:
         dim = int(round(r * init / self.step + 1)) * self.step
         if r < 1 and dim > init:
