@@ -237,3 +237,21 @@ def split_net(sections: Sequence[Section]) -> "tuple[Section, List[Section]]":
         where = f"{sections[0].source}:{sections[0].line}: " if sections else ""
         raise CfgError(f"{where}the first section must be [net]")
     return sections[0], list(sections[1:])
+
+
+def set_classes(sections: List[Section], classes: int) -> None:
+    """Rewrite every ``[yolo]`` ``classes`` and the ``filters`` of the conv feeding it, in place.
+
+    filters = ``len(mask)·(5 + classes)``. Raises CfgError if a ``[yolo]`` is not fed by a conv.
+    """
+    if classes < 1:
+        raise CfgError(f"classes must be >= 1, got {classes}")
+    for i, s in enumerate(sections):
+        if s.type != "yolo":
+            continue
+        prev = sections[i - 1]
+        if prev.type != "convolutional":
+            raise s.error("classes can only be changed when a [convolutional] feeds [yolo]")
+        mask = s.get_ints("mask", list(range(s.get_int("num", 1))))
+        s.set("classes", classes)
+        prev.set("filters", len(mask) * (5 + classes))

@@ -37,28 +37,10 @@ from ..layers.reorg import Reorg3d
 from ..layers.softmax import Softmax
 from ..layers.upsample import Upsample
 from ..layers.yolo import YoloLayer
-from .cfg import Section, read_cfg, split_net, write_cfg
+from .cfg import Section, read_cfg, set_classes, split_net, write_cfg  # noqa: F401
 from .shapes import LayerSpec, infer_layers
 
 CfgSource = Union[str, "os.PathLike[str]", Sequence[Section]]
-
-
-def set_classes(sections: List[Section], classes: int) -> None:
-    """Rewrite every ``[yolo]`` ``classes`` and the ``filters`` of the conv feeding it, in place.
-
-    filters = ``len(mask)·(5 + classes)``. Raises CfgError if a ``[yolo]`` is not fed by a conv.
-    """
-    if classes < 1:
-        raise CfgError(f"classes must be >= 1, got {classes}")
-    for i, s in enumerate(sections):
-        if s.type != "yolo":
-            continue
-        prev = sections[i - 1]
-        if prev.type != "convolutional":
-            raise s.error("classes can only be changed when a [convolutional] feeds [yolo]")
-        mask = s.get_ints("mask", list(range(s.get_int("num", 1))))
-        s.set("classes", classes)
-        prev.set("filters", len(mask) * (5 + classes))
 
 
 def _build_layer(spec: LayerSpec, bn_eps: float, max_batches: int) -> nn.Module:
