@@ -83,7 +83,7 @@ def _random_boxes(n, seed, classes=3):
 @pytest.mark.parametrize("block", [1024, 7])  # 7 exercises the multi-block path
 def test_hard_nms_matches_python_reference(kind, beta, per_class, block, monkeypatch):
     monkeypatch.setattr(nms_mod, "BLOCK", block)
-    for seed in range(4):
+    for seed in range(4 if block > 100 else 2):
         boxes, scores, cls = _random_boxes(150, seed)
         cl = cls if per_class else None
         for thr in (0.3, 0.5):
