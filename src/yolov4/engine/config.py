@@ -44,7 +44,7 @@ LIST_KEYS = ("steps", "scales")
 INT_KEYS = ("batch", "subdivisions", "max_batches", "width", "height", "adam", "burn_in", "step",
             "sgdr_cycle", "sgdr_mult", "epochs", "seed", "workers", "eval_interval", "patience",
             "save_period", "max_val_images", "cmbn", "amp", "plots", "tensorboard",
-            "stop_after")
+            "stop_after", "threads")
 CHOICES = {"ema_mode": ("darknet", "every_step"),
            "policy": ("constant", "step", "steps", "exp", "poly", "sigmoid", "random", "sgdr")}
 

@@ -63,6 +63,19 @@ class TrainResult:
     losses: List[Dict[str, float]] = field(default_factory=list)
 
 
+def choose_threads(requested: int) -> int:
+    """``requested`` if > 0; else torch's default, or 1 on a machine already busy (load >= cores)."""
+    if requested > 0:
+        return requested
+    import os
+    cores = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0] >= cores
+    except OSError:
+        busy = False
+    return 1 if busy else torch.get_num_threads()
+
+
 class _Batches:
     """The loader's batch sampler for one epoch, from mini-batch ``skip`` on (cheap: indices only)."""
 
@@ -109,6 +122,10 @@ class Trainer:
     # ------------------------------------------------------------------ before_train
     def before_train(self) -> None:
         cfg, net = self.cfg, self.net.to(self.device)
+        if self.device.type == "cpu":
+            threads = choose_threads(int(cfg.get("threads") or 0))
+            if threads != torch.get_num_threads():
+                torch.set_num_threads(threads)
         net.train()
         self.loss_fn = YoloLoss(net)
         if cfg.get("bn_momentum") is not None:       # Darknet's rolling average uses 0.01
@@ -139,6 +156,7 @@ class Trainer:
         self.log(f"training {self.max_batches} iterations ({self.epochs} epochs of "
                  f"{self.iters_per_epoch}) of batch {self.batch} = {self.subdivisions} x "
                  f"{self.mini} images at {net.width}x{net.height} on {self.device}"
+                 + (f" ({torch.get_num_threads()} threads)" if self.device.type == "cpu" else "")
                  + (f", resuming at iteration {self.iteration}" if self.iteration else "")
                  + f"; writing to {self.out}")
 
@@ -165,6 +183,13 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
     def train(self) -> TrainResult:
+        threads = torch.get_num_threads()
+        try:
+            return self._train()
+        finally:
+            torch.set_num_threads(threads)
+
+    def _train(self) -> TrainResult:
         self.before_train()
         try:
             while self.iteration < self.max_batches and not self.stop:

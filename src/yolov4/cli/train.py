@@ -1,0 +1,84 @@
+"""``yolov4 train``: train a model on a dataset with Darknet's optimisation and the bag of freebies."""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+EPILOG = """\
+hyperparameters:
+  Every switch has its Darknet key name (yolov4/engine/hyp.yaml documents all of them). Give
+  them as key=value after the options, e.g.
+    yolov4 train --data data.yaml --model yolov4 ema_alpha=0.9998 adversarial_lr=0.05 \\
+        policy=sgdr mosaic=1 iou_loss=ciou
+  Precedence: hyp.yaml < the model's .cfg [net]/[yolo] < --hyp FILE < flags and key=value.
+starting points:
+  --weights yolov4.conv.137        a partial Darknet file (first N layers, auto-detected)
+  --weights coco.weights           a whole file; with another class count the heads are
+                                   re-initialised and named
+  --weights W --partial N          load only layers 0..N-1 (like 'darknet partial')
+memory:
+  batch is split into --subdivisions mini-batches whose gradients are accumulated: the update
+  is the same, memory per pass is batch/subdivisions images. Out of memory -> raise it.
+outputs (--out DIR): last.pt, best.pt (resume with --resume DIR/last.pt), model.cfg +
+  model.weights (Darknet format), iterations.csv, results.csv, plots/*.png.
+"""
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "train", help="train a model (Darknet optimisation, bag of freebies)",
+        description="Train a YOLO model on a dataset (YOLO data.yaml, Darknet .data, COCO, VOC) "
+                    "with Darknet's SGD, lr policies and every bag-of-freebies switch.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", help="dataset: data.yaml, .data, COCO json/dir or VOC dir")
+    p.add_argument("--model", default="yolov4-tiny",
+                   help="model-zoo name (yolov4, yolov4-tiny, yolov4-csp, ...) or a .cfg path")
+    p.add_argument("--weights", help="starting weights: Darknet .weights (whole or partial) or .pt")
+    p.add_argument("--partial", type=int, metavar="N", help="load only layers 0..N-1 of --weights")
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--epochs", type=int, help="passes over the training split")
+    length.add_argument("--max-batches", type=int, help="number of updates (Darknet max_batches)")
+    p.add_argument("--batch", type=int, help="images per update (Darknet batch)")
+    p.add_argument("--subdivisions", type=int, help="mini-batches per update (Darknet subdivisions)")
+    p.add_argument("--size", type=int, help="network input width = height (multiple of 32)")
+    p.add_argument("--width-multiple", type=float, help="zoo models: channel multiplier")
+    p.add_argument("--depth-multiple", type=float, help="zoo models: block-count multiplier")
+    p.add_argument("--hyp", metavar="FILE.yaml", help="hyperparameter file (keys of hyp.yaml)")
+    p.add_argument("--out", default="runs/train", help="run directory (default runs/train)")
+    p.add_argument("--resume", metavar="CKPT", help="continue a run exactly from its last.pt")
+    p.add_argument("--device", help="cpu or cuda (default: cuda if available)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="hyperparameters by Darknet key name (see hyp.yaml)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..engine.api import train
+    from ..engine.config import parse_overrides
+    from ..errors import YoloError
+
+    overrides = parse_overrides(args.overrides)
+    flags = {"epochs": args.epochs, "max_batches": args.max_batches, "batch": args.batch,
+             "subdivisions": args.subdivisions, "size": args.size, "device": args.device}
+    for key, value in flags.items():
+        if value is not None:
+            overrides[key] = value
+    if args.resume is None and not args.data:
+        raise YoloError("train: --data is required (or --resume CKPT)")
+    model_kwargs = {}
+    if args.width_multiple is not None:
+        model_kwargs["width_multiple"] = args.width_multiple
+    if args.depth_multiple is not None:
+        model_kwargs["depth_multiple"] = args.depth_multiple
+    result = train(data=args.data, model=args.model, weights=args.weights, partial=args.partial,
+                   hyp=args.hyp, out=args.out, resume=args.resume, model_kwargs=model_kwargs,
+                   verbose=not args.quiet, **overrides)
+    print(f"done: {result.iterations} iterations, {result.epochs} epochs")
+    if result.metrics:
+        print(f"mAP@0.5 {result.metrics.get('darknet.mAP50', 0):.4f}  "
+              f"AP@[.5:.95] {result.metrics.get('coco.AP', 0):.4f}  best mAP@0.5 "
+              f"{result.best_fitness:.4f}")
+    print(f"checkpoints: {result.last}" + (f", {result.best}" if result.best else ""))
+    print(f"Darknet files: {result.cfg} + {result.weights}")
+    return 0
