@@ -13,7 +13,7 @@ load_data_detection``):
 - blur=N: one of {none, 1, N} with equal probability. Mode 1: 17x17 Gaussian blur of the whole
   image, then the pixels inside every box are restored (only the background is blurred). Mode
   N > 1: Gaussian blur with ksize ``(N/2)*2+1`` (capped at min box side / 8 when that is > 1).
-- gaussian_noise=N: with probability 1/2, noise ``N(0, N)`` rounded into uint8 (negative values
+- gaussian_noise=N: with probability 1/2, noise ``N(0, min(N, 127))`` rounded into uint8 (negative values
   clip to 0, so the noise only brightens) added with saturation.
 """
 from __future__ import annotations
@@ -116,6 +116,7 @@ def gaussian_noise(image: np.ndarray, boxes: Boxes, labels: Labels, rng: np.rand
                    sigma: float = 0.0, p: float = 0.5) -> Triple:
     """Darknet's ``gaussian_noise=sigma``: with probability ``p``, add ``max(0, N(0, sigma))``
     rounded to uint8, saturating (negative noise clips to 0 as in Darknet's uint8 ``randn``)."""
+    sigma = min(float(sigma), 127.0)  # Darknet clamps the sigma to [0, 127]
     if sigma <= 0 or rng.random() >= p:
         return image, boxes, labels
     noise = rng.standard_normal(image.shape, dtype=np.float32)

@@ -10,7 +10,9 @@ Order for one output image of size ``(h, w)`` (each step switchable in :class:`A
 
 Darknet differences, on purpose: Darknet applies mosaic/mixup with probability 1/2 per loader
 thread chunk (we draw per image with the same probability), and ``mosaic=1`` disables ``mixup``
-(we allow both). Darknet only knows CutMix for classifiers; ours is the detection variant.
+(we allow both). Darknet only knows CutMix for classifiers (its detector ignores ``cutmix=1``,
+or treats ``mosaic=1, cutmix=1`` as mosaic); here ``cutmix=1`` turns on the detection variant.
+``mosaic_bound`` is accepted and has no effect: boxes are always clipped to their quadrant.
 """
 from __future__ import annotations
 
