@@ -73,12 +73,14 @@ def flatten_outputs(outputs: Sequence[Tensor]) -> Tensor:
 
 
 def candidates(pred: Tensor, input_hw: Tuple[int, int], conf: float,
-               multi_label: bool = True) -> Tuple[Tensor, Tensor, Tensor]:
+               multi_label: bool = True, max_candidates: Optional[int] = None
+               ) -> Tuple[Tensor, Tensor, Tensor]:
     """Scored candidates of one image.
 
     Args:
         pred: ``Tensor[N, 5+C]`` decoded rows (cx, cy, w, h fractions, obj, class probs).
         input_hw: network input ``(h, w)`` in pixels.
+        max_candidates: keep only this many highest-scored candidates (order preserved).
     Returns:
         ``boxes: Tensor[M, 4]`` xyxy input pixels, ``scores: Tensor[M]`` = obj * p_c,
         ``class_ids: Tensor[M]`` int64, in Darknet's candidate order.
@@ -95,6 +97,9 @@ def candidates(pred: Tensor, input_hw: Tuple[int, int], conf: float,
         scores, c = probs.max(1)
         r = torch.nonzero(scores > conf).flatten()
         scores, c = scores[r], c[r]
+    if max_candidates is not None and scores.numel() > max_candidates:
+        top = torch.topk(scores, max_candidates, sorted=False).indices.sort().values
+        r, c, scores = r[top], c[top], scores[top]
     h, w = input_hw
     scale = torch.tensor([w, h, w, h], dtype=pred.dtype, device=pred.device)
     boxes = box_convert(p[r, :4] * scale, "cxcywh", "xyxy")
@@ -107,7 +112,7 @@ def select(boxes: Tensor, scores: Tensor, class_ids: Tensor, settings: NmsSettin
 
     ``image_hw`` normalises boxes before NMS (Darknet's image-relative NMS)."""
     if scores.numel() > settings.max_candidates:
-        top = torch.topk(scores, settings.max_candidates).indices.sort().values
+        top = torch.topk(scores, settings.max_candidates, sorted=False).indices.sort().values
         boxes, scores, class_ids = boxes[top], scores[top], class_ids[top]
     nb = boxes
     if image_hw is not None:
@@ -137,7 +142,7 @@ def postprocess(outputs: Sequence[Tensor], transforms: Sequence[ImageTransform],
     results = []
     for b, t in enumerate(transforms):
         boxes, scores, ids = candidates(pred[b], t.input_size, settings.conf,
-                                        settings.multi_label)
+                                        settings.multi_label, settings.max_candidates)
         boxes, scores, ids = select(t.to_image(boxes), scores, ids, settings, t.image_size)
         if clip:  # after NMS, as Darknet (NMS sees the unclipped boxes)
             boxes = clip_boxes(boxes, t.image_size[1], t.image_size[0])

@@ -39,7 +39,7 @@ from .boxes import bbox_similarity
 
 NMS_KINDS = ("greedy", "diou", "soft-linear", "soft-gaussian")
 #: Boxes per block of the exact greedy solver (bounds memory at BLOCK x (BLOCK + kept) floats).
-BLOCK = 1024
+BLOCK = 256
 
 
 def nms_from_cfg(nms_kind: str, beta_nms: float) -> Tuple[str, float]:
