@@ -196,6 +196,8 @@ class Detector:
         agnostic, max_det, multi_label, sigma: see :class:`yolov4.postprocess.NmsSettings`.
         fuse: fold BatchNorm into convolutions for inference (Darknet does too).
         classes: override the cfg's class count (cfg/name models only).
+        winograd: compute the 3x3 stride-1 convolutions that measure faster on this machine
+            as Winograd F(4x4, 3x3) (fp32, ~1e-5 relative difference; CPU speed-up).
     """
 
     def __init__(self, model: Union[str, PathLike, nn.Module], weights: Optional[PathLike] = None,
@@ -204,7 +206,8 @@ class Detector:
                  letterbox: Optional[bool] = None, device: Union[str, torch.device] = "cpu",
                  beta: Optional[float] = None, resize: str = "darknet", agnostic: bool = False,
                  max_det: Optional[int] = 300, multi_label: bool = True, sigma: float = 0.5,
-                 fuse: bool = True, classes: Optional[int] = None) -> None:
+                 fuse: bool = True, classes: Optional[int] = None,
+                 winograd: bool = False) -> None:
         dev = torch.device(device)
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise YoloError("device 'cuda' requested but CUDA is not available")
@@ -230,6 +233,12 @@ class Detector:
                 raise DataError(f"names: {len(self.names)} given but the model has "
                                 f"{self.classes} classes")
         self.width, self.height = _input_size(size, net)
+        if winograd:
+            from .ops.winograd import winograd_autotune
+
+            with torch.inference_mode():
+                winograd_autotune(self.net, torch.zeros(1, 3, self.height, self.width,
+                                                        device=dev))
         sections = getattr(net, "sections", [])
         cfg_kind, cfg_beta = nms_settings_from_sections(sections)
         kind = cfg_kind if nms is None else nms
