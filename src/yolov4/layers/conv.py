@@ -66,6 +66,9 @@ class ConvBNAct(nn.Module):
         fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
                           conv.padding, conv.dilation, conv.groups, bias=True)
         fused = fused.to(device=conv.weight.device, dtype=conv.weight.dtype)
+        if (conv.weight.is_contiguous(memory_format=torch.channels_last)
+                and not conv.weight.is_contiguous()):  # keep a channels_last model channels_last
+            fused = fused.to(memory_format=torch.channels_last)
         fused.weight.copy_(weight.to(conv.weight.dtype))
         fused.bias.copy_(bias.to(conv.weight.dtype))
         self.conv = fused
