@@ -69,6 +69,15 @@ def test_video(cfg, tmp_path):
     assert len(list((out / "labels").glob("clip_*.txt"))) == 5
 
 
+def test_cfg_weights_mismatch_one_line(shared_darknet, tmp_path, capsys):
+    w = shared_darknet / "weights"
+    code = main(["detect", str(shared_darknet / "images" / "dog.jpg"), "--model",
+                 str(w / "yolov4-tiny.cfg"), "--weights", str(w / "yolov3-tiny.weights"),
+                 "--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "yolov3-tiny.weights" in err[0], err
+
+
 @pytest.mark.parametrize("make,needle", [
     (lambda d, cfg: ["detect", str(d / "nope.jpg"), "--model", cfg], "nope.jpg"),
     (lambda d, cfg: ["detect", str(d / "bad.jpg"), "--model", cfg], "bad.jpg"),

@@ -196,3 +196,10 @@ def test_detector_from_module_and_letterbox(tiny_cfg):
     assert res.image_size == (30, 90)
     if len(res):
         assert float(res.boxes[:, 2].max()) <= 90 and float(res.boxes[:, 3].max()) <= 30
+
+
+def test_detector_from_model_name():
+    det = Detector("yolov4-tiny", size=96, conf=0.9)
+    assert det.classes == 80 and det.names[0] == "person" and (det.width, det.height) == (96, 96)
+    res = det.predict(np.zeros((50, 70, 3), np.uint8))[0]
+    assert res.image_size == (50, 70)
