@@ -76,6 +76,18 @@ def choose_threads(requested: int) -> int:
     return 1 if busy else torch.get_num_threads()
 
 
+@torch.no_grad()
+def init_objectness(net: torch.nn.Module, prior: float) -> None:
+    """Set the objectness bias of every conv feeding a ``[yolo]`` to ``logit(prior)``."""
+    logit = math.log(prior / (1.0 - prior))
+    for j in getattr(net, "yolo_indices", []):
+        conv = getattr(net.layers[j - 1], "conv", None)
+        yolo = net.layers[j]
+        if conv is None or conv.bias is None:
+            continue
+        conv.bias.view(len(yolo.mask), -1)[:, 4] = logit
+
+
 class _Batches:
     """The loader's batch sampler for one epoch, from mini-batch ``skip`` on (cheap: indices only)."""
 
@@ -153,6 +165,8 @@ class Trainer:
         self.cfg_text = write_cfg_text(net.sections)
         if self.resume_state is not None:
             self._restore(self.resume_state)
+        elif float(cfg.get("obj_prior") or 0) > 0:
+            init_objectness(net, float(cfg["obj_prior"]))
         self.log(f"training {self.max_batches} iterations ({self.epochs} epochs of "
                  f"{self.iters_per_epoch}) of batch {self.batch} = {self.subdivisions} x "
                  f"{self.mini} images at {net.width}x{net.height} on {self.device}"
@@ -267,6 +281,11 @@ class Trainer:
             sums["loss"] += float(total.detach())
             for k in ("box", "obj", "cls"):
                 sums[k] += float(parts[k])
+        clip = float(cfg.get("grad_clip") or 0)
+        if clip > 0:
+            if self.scaler is not None:
+                self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(net.parameters(), clip)
         if self.scaler is not None:
             self.scaler.step(self.optimizer)
             self.scaler.update()
@@ -306,17 +325,19 @@ class Trainer:
     def after_epoch(self) -> None:
         self.bar.close()
         finished = self.epoch_iter >= self.iters_per_epoch
-        if not finished:                      # stopped mid-epoch: keep the exact position
+        last = self.iteration >= self.max_batches
+        if not finished and not last:         # stopped mid-epoch: keep the exact position
             self.save("last.pt")
             return
-        self.epoch += 1
-        self.epoch_iter = 0
+        if finished:
+            self.epoch += 1
+            self.epoch_iter = 0
         losses = {k: sum(d[k] for d in self.epoch_losses) / max(1, len(self.epoch_losses))
                   for k in ("loss", "box", "obj", "cls")}
-        row: Dict[str, Any] = dict(epoch=self.epoch, iteration=self.iteration, lr=self.lr, **losses)
+        row: Dict[str, Any] = dict(epoch=self.epoch + (0 if finished else 1),
+                                   iteration=self.iteration, lr=self.lr, **losses)
         every = int(self.cfg.get("eval_interval") or 0)
-        last = self.iteration >= self.max_batches
-        if self.val_set is not None and ((every and self.epoch % every == 0) or last):
+        if self.val_set is not None and ((every and finished and self.epoch % every == 0) or last):
             row.update(self.validate())
         self.runlog.log_epoch(row)
         self.save("last.pt")
