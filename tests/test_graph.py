@@ -245,3 +245,17 @@ def test_save_cfg_round_trip(tmp_path, shared_darknet):
     net = Darknet.from_cfg(shared_darknet / "cfg" / "yolov4-tiny.cfg", classes=5)
     net.save_cfg(tmp_path / "out.cfg")
     assert read_cfg(tmp_path / "out.cfg") == net.sections
+
+
+def test_half_precision_heads_decode_in_float32():
+    layer = YoloLayer([10, 14, 23, 27], [0, 1], classes=1).eval()
+    x = torch.randn(1, 12, 4, 4)
+    ref = layer(x, (128, 128))
+    out = layer(x.bfloat16(), (128, 128))
+    assert out.dtype == torch.float32
+    assert torch.allclose(out, ref, atol=0.05)
+
+
+def test_summary_method(shared_darknet):
+    net = Darknet.from_cfg(shared_darknet / "cfg" / "yolov4-tiny.cfg")
+    assert round(net.summary(416, 416).bflops, 2) == 6.91

@@ -229,6 +229,11 @@ class Darknet(nn.Module):
                 saved[i] = x
         return outputs if self._yolo_index else [x]
 
+    def summary(self, width: Optional[int] = None, height: Optional[int] = None):
+        """Darknet's load-time layer table, parameters and BFLOPs (:class:`Summary`)."""
+        from .summary import summarize
+        return summarize(self.sections, width, height)
+
     # -- files ----------------------------------------------------------------------------
     def load_weights(self, path: Union[str, "os.PathLike[str]"], upto: Optional[int] = None) -> None:
         """Load a Darknet ``.weights`` file (layers ``[0, upto)`` if given); sets ``seen``."""

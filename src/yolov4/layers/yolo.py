@@ -57,7 +57,10 @@ class YoloLayer(nn.Module):
 
         Columns: cx, cy, w, h as fractions of the network input ``input_hw = (height, width)``,
         objectness, class probabilities (not multiplied by objectness). Differentiable.
+        fp16/bf16 input is decoded in float32 (the result is float32).
         """
+        if raw.dtype in (torch.float16, torch.bfloat16):
+            raw = raw.float()  # half-precision coordinates would be off by pixels: decode in fp32
         _, _, h, w, _ = raw.shape
         neth, netw = input_hw
         s = self.scale_x_y
