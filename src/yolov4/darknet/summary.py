@@ -41,7 +41,7 @@ class Summary:
         return "\n".join(self.lines) + "\n"
 
 
-def _line(sp: LayerSpec, specs: Sequence[LayerSpec]) -> List[str]:
+def _line(sp: LayerSpec) -> List[str]:
     s, p, t = sp.section, sp.params, sp.type
     c, h, w = sp.in_shape
     oc, oh, ow = sp.out_shape
@@ -110,7 +110,7 @@ def summarize(sections: Sequence[Section], width: Optional[int] = None,
     specs = infer_layers(sections, width, height)
     lines = ["   layer   filters  size/strd(dil)      input                output"]
     for sp in specs:
-        body = _line(sp, specs)
+        body = _line(sp)
         lines.append(f"{sp.index:4d} {body[0]}")
         lines.extend(body[1:])
     floats = sum(sp.weights for sp in specs)
