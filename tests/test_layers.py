@@ -94,7 +94,10 @@ def test_route_groups_take_contiguous_slices():
 
 
 def _darknet_shortcut(prev, froms, weights, kind, norm):
-    """``src/blas.c: shortcut_multilayer_cpu`` transcribed for one image, flat indices."""
+    """``shortcut_multilayer_kernel`` (GPU) transcribed for one image, flat indices.
+
+    relu normalisation uses ``lrelu(w) = w > 0.001 ? w : 0.001`` in numerator and sum.
+    """
     c, h, w = prev.shape
     n = len(froms)
     out = np.empty_like(prev)
@@ -111,7 +114,8 @@ def _darknet_shortcut(prev, froms, weights, kind, norm):
                 vals = [weights[k * c + ch] for k in range(n + 1)]
                 pick = i
             if norm == "relu":
-                return vals[pick] / (1e-4 + sum(max(0.0, v) for v in vals))
+                lrelu = lambda v: v if v > 0.001 else 0.001  # noqa: E731
+                return lrelu(vals[pick]) / (1e-4 + sum(lrelu(v) for v in vals))
             if norm == "softmax":
                 m = max(vals)
                 return math.exp(vals[pick] - m) / (1e-4 + sum(math.exp(v - m) for v in vals))

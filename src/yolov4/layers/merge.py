@@ -8,15 +8,16 @@ previous layer's shape, ``out = w0·prev + Σ w_{i+1}·from_i`` then ``activatio
 ``weights_type`` all weights are 1. A from-layer with fewer channels adds into the first channels;
 extra channels of a larger one are ignored. ``weights_type=per_feature`` holds n+1 scalars,
 ``per_channel`` (n+1)·C values laid out ``[input][channel]``. ``weights_normalization=relu``:
-``w_i/(1e-4 + Σ relu(w_j))`` (Darknet's CPU forward); ``softmax``: ``exp(w_i − max)/(1e-4 + Σ
-exp(w_j − max))``.
+``lrelu(w_i)/(1e-4 + Σ lrelu(w_j))`` with ``lrelu(w) = max(w, 0.001)``, as Darknet's GPU kernel
+(``shortcut_multilayer_kernel``, the reference training build) and ``fuse_conv_batchnorm`` (used
+by ``detector test/map``) compute it — the CPU forward's ``w_i/Σ relu(w_j)`` differs;
+``softmax``: ``exp(w_i − max)/(1e-4 + Σ exp(w_j − max))``.
 """
 from __future__ import annotations
 
 from typing import List
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -78,7 +79,8 @@ class Shortcut(nn.Module):
         """The weights after ``weights_normalization``, same shape as ``weight``."""
         w = self.weight
         if self.weights_normalization == "relu":
-            return w / (1e-4 + F.relu(w).sum(0, keepdim=True))
+            lw = w.clamp(min=0.001)  # Darknet's lrelu()
+            return lw / (1e-4 + lw.sum(0, keepdim=True))
         if self.weights_normalization == "softmax":
             e = torch.exp(w - w.max(0, keepdim=True).values)
             return e / (1e-4 + e.sum(0, keepdim=True))
