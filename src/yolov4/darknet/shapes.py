@@ -86,6 +86,8 @@ def _conv(s: Section, shape: Shape) -> Tuple[Shape, int, float, dict]:
     bn = s.get_int("batch_normalize", 0)
     if bn not in (0, 1, 2):
         raise s.error(f"key 'batch_normalize': expected 0, 1 or 2, got {bn}", "batch_normalize")
+    if s.get_int("cbn", 0):  # parse_convolutional: cbn=1 means batch_normalize=2
+        bn = 2
     for key in ("share_index", "antialiasing", "deform", "binary", "xnor", "assisted_excitation"):
         if s.get_int(key, 0) not in (0, -1000000000):
             raise s.error(f"key '{key}' is not supported by this implementation", key)
