@@ -160,3 +160,55 @@ def test_help_documents_the_darknet_defaults(capsys):
 def test_model_or_preds_is_required(labelled_set, capsys):
     assert main(["val", "--data", str(labelled_set / "data.yaml")]) == 2
     assert "--model" in capsys.readouterr().err
+
+
+def test_coco_files_end_to_end_identical_to_pycocotools(tmp_path):
+    """Dataset reader + results reader + Evaluator vs pycocotools on the very same JSON files
+    (float boxes, segmentation-like areas, crowds, a class without truths)."""
+    import contextlib
+    import io
+    import warnings
+
+    import numpy as np
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    import yolov4
+
+    rng = np.random.default_rng(0)
+    images, anns, res = [], [], []
+    cats = [{"id": i, "name": f"c{i}"} for i in (1, 3, 7, 9)]  # 9: no ground truth
+    (tmp_path / "images").mkdir()
+    for i in range(60):
+        images.append({"id": 1000 + i, "file_name": f"{i}.jpg", "width": 640, "height": 480})
+        (tmp_path / "images" / f"{i}.jpg").touch()
+        for _ in range(int(rng.integers(0, 6))):
+            w, h = rng.uniform(5, 250, 2)
+            x, y = rng.uniform(0, 640 - w), rng.uniform(0, 480 - h)
+            c = int(rng.choice([1, 3, 7]))
+            box = [float(x), float(y), float(w), float(h)]
+            anns.append({"id": len(anns) + 1, "image_id": 1000 + i, "category_id": c,
+                         "bbox": box, "area": float(w * h * rng.uniform(0.5, 0.9)),
+                         "iscrowd": int(rng.random() < 0.1)})
+            for _ in range(int(rng.integers(0, 3))):
+                jit = rng.normal(0, 0.1, 4) * [w, h, w, h]
+                res.append({"image_id": 1000 + i, "category_id": c if rng.random() < .8 else 9,
+                            "bbox": [float(v) for v in np.abs(np.add(box, jit))],
+                            "score": float(rng.random())})
+    (tmp_path / "instances_val.json").write_text(
+        json.dumps({"images": images, "annotations": anns, "categories": cats}))
+    (tmp_path / "res.json").write_text(json.dumps(res))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # reader warnings about boxes leaving images etc.
+        m = yolov4.val(str(tmp_path / "instances_val.json"), preds=tmp_path / "res.json",
+                       verbose=False)
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(tmp_path / "instances_val.json"))
+        ev = COCOeval(gt, gt.loadRes(str(tmp_path / "res.json")), "bbox")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    keys = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm",
+            "ARl")
+    for k, want in zip(keys, ev.stats):
+        assert m[f"coco.{k}"] == pytest.approx(want, abs=1e-9), k
