@@ -259,3 +259,10 @@ def test_half_precision_heads_decode_in_float32():
 def test_summary_method(shared_darknet):
     net = Darknet.from_cfg(shared_darknet / "cfg" / "yolov4-tiny.cfg")
     assert round(net.summary(416, 416).bflops, 2) == 6.91
+
+
+def test_cbn_key_and_classes_leave_caller_sections_alone():
+    sections = parse_cfg_text(TINY.replace("batch_normalize=1", "batch_normalize=1\ncbn=1"))
+    net = Darknet.from_cfg(sections, classes=4)
+    assert type(net.layers[0].bn).__name__ == "CmBatchNorm2d"  # parse_convolutional: cbn=1
+    assert sections[-1].get_int("classes") == 2 and net.sections[-1].get_int("classes") == 4
