@@ -44,7 +44,11 @@ def register(subparsers: Any) -> None:
                    help="NMS kind (default: the cfg's last [yolo] nms_kind)")
     p.add_argument("--letterbox", action=argparse.BooleanOptionalAction, default=None,
                    help="letterbox input (default: the cfg's letter_box)")
-    p.add_argument("--split", default="val", help="dataset split (default val)")
+    p.add_argument("--max-det", type=int, default=300,
+                   help="detections kept per image after NMS (default 300; 0 = all, as "
+                        "Darknet's map; COCO counts the best 100 per image and class)")
+    p.add_argument("--split", default="val", choices=("val", "train", "test"),
+                   help="dataset split (default val)")
     p.add_argument("--map-iou", type=float, default=0.5,
                    help="IoU threshold of the Darknet family (default 0.5)")
     p.add_argument("--map-conf", type=float, default=0.25,
@@ -86,5 +90,6 @@ def run(args: argparse.Namespace) -> int:
             plots=args.plots, preds=args.preds, batch_size=args.batch_size, device=args.device,
             letterbox=args.letterbox, map_iou=args.map_iou, map_conf=args.map_conf,
             points=args.points, backend=args.backend, verbose=True,
-            progress=not args.quiet, all_classes=args.all_classes)
+            progress=not args.quiet, all_classes=args.all_classes,
+            max_det=args.max_det if args.max_det > 0 else None)
     return 0

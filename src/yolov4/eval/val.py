@@ -122,7 +122,8 @@ def val_run(data: Any, model: Any = None, weights: Optional[PathLike] = None, *,
             preds: Optional[PathLike] = None, batch_size: int = 8, device: str = "cpu",
             letterbox: Optional[bool] = None, map_iou: float = 0.5, map_conf: float = 0.25,
             points: int = 0, backend: str = "auto", verbose: bool = True,
-            progress: Optional[bool] = None, all_classes: bool = False) -> ValResult:
+            progress: Optional[bool] = None, all_classes: bool = False,
+            max_det: Optional[int] = 300) -> ValResult:
     """Like :func:`val` but returns a :class:`ValResult` (metrics, evaluator, speed, table)."""
     ds = _open_split(data, split)
     names = list(ds.names)
@@ -148,7 +149,7 @@ def val_run(data: Any, model: Any = None, weights: Optional[PathLike] = None, *,
         from ..predict import Detector
 
         detector = Detector(model, weights, names=names, size=size, conf=conf, iou=iou,
-                            nms=nms, letterbox=letterbox, device=device)
+                            nms=nms, letterbox=letterbox, device=device, max_det=max_det)
         speed = _run_model(ds, detector, evaluator, batch_size,
                            verbose if progress is None else progress, entries)
     metrics = evaluator.summarize()
@@ -193,7 +194,8 @@ def val(data: Any, model: Any = None, weights: Optional[PathLike] = None, *,
         preds: evaluate this COCO results JSON instead of running a model.
         **kwargs: ``batch_size``, ``device``, ``letterbox``, ``map_iou`` (.5), ``map_conf``
             (.25), ``points`` (0/11/101), ``backend``, ``verbose``, ``progress``,
-            ``all_classes`` (see :func:`val_run`).
+            ``all_classes``, ``max_det`` (300 per image; None = all, as Darknet's map)
+            (see :func:`val_run`).
 
     Returns:
         the metrics dict of :meth:`Evaluator.summarize` (``coco.AP`` ... ``darknet.mAP50`` ...).
