@@ -52,8 +52,12 @@ def read_header(data: bytes, source: str = "<weights>") -> Tuple[int, int, int, 
     return major, minor, revision, seen, size
 
 
-def _layer_tensors(net: "Darknet", index: int) -> List[torch.Tensor]:
-    """The tensors of layer ``index`` in file order (empty if it stores nothing)."""
+def layer_tensors(net: "Darknet", index: int) -> List[torch.Tensor]:
+    """The tensors of layer ``index`` in ``.weights`` file order (empty if it stores nothing).
+
+    Conv with BN: ``[bn.bias, bn.weight, bn.running_mean, bn.running_var, conv.weight]``;
+    conv without BN: ``[conv.bias, conv.weight]``; weighted shortcut: ``[weight]``.
+    """
     layer, t = net.layers[index], net.specs[index].type
     if t == "convolutional":
         conv, bn = layer.conv, layer.bn
@@ -66,6 +70,9 @@ def _layer_tensors(net: "Darknet", index: int) -> List[torch.Tensor]:
     if t == "shortcut" and layer.weight is not None:
         return [layer.weight]
     return []
+
+
+_layer_tensors = layer_tensors  # older name, used by yolov4.engine.starting
 
 
 def _describe(net: "Darknet", index: int) -> str:
@@ -89,7 +96,7 @@ def load_weights(net: "Darknet", path: PathLike, upto: Optional[int] = None) -> 
         raise WeightsError(f"{path}: cannot read weights ({err.strerror})") from None
     major, minor, revision, seen, hsize = read_header(data, str(path))
     n_layers = len(net.layers) if upto is None else max(0, min(int(upto), len(net.layers)))
-    counts = [sum(t.numel() for t in _layer_tensors(net, i)) for i in range(n_layers)]
+    counts = [sum(t.numel() for t in layer_tensors(net, i)) for i in range(n_layers)]
     expected = sum(counts)
     expected_bytes = hsize + 4 * expected
     body = len(data) - hsize
@@ -113,7 +120,7 @@ def load_weights(net: "Darknet", path: PathLike, upto: Optional[int] = None) -> 
     offset = 0
     with torch.no_grad():
         for i in range(n_layers):
-            for tensor in _layer_tensors(net, i):
+            for tensor in layer_tensors(net, i):
                 n = tensor.numel()
                 chunk = torch.from_numpy(floats[offset:offset + n].copy()).view(tensor.shape)
                 tensor.copy_(chunk)
@@ -127,7 +134,7 @@ def save_weights(net: "Darknet", path: PathLike, upto: Optional[int] = None) -> 
     n_layers = len(net.layers) if upto is None else max(0, min(int(upto), len(net.layers)))
     parts = [struct.pack("<iiiQ", *VERSION, int(net.seen))]
     for i in range(n_layers):
-        for tensor in _layer_tensors(net, i):
+        for tensor in layer_tensors(net, i):
             parts.append(tensor.detach().to("cpu", torch.float32).contiguous().numpy()
                          .astype("<f4", copy=False).tobytes())
     Path(path).write_bytes(b"".join(parts))
