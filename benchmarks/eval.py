@@ -36,7 +36,8 @@ def make_data(n_images: int, n_dets: int, n_cls: int = 80, seed: int = 0):
         copy_of = rng.integers(0, max(ng, 1), n_dets)
         noisy = (rng.random(n_dets) < 0.5) & (ng > 0)
         dxy = np.where(noisy[:, None], gxy[copy_of % max(ng, 1)] if ng else 0, 0) \
-            + np.where(noisy[:, None], rng.normal(0, 8, (n_dets, 2)), rng.uniform(0, 500, (n_dets, 2)))
+            + np.where(noisy[:, None], rng.normal(0, 8, (n_dets, 2)),
+                       rng.uniform(0, 500, (n_dets, 2)))
         dwh = np.where(noisy[:, None], (gwh[copy_of % max(ng, 1)] if ng else 1)
                        + rng.normal(0, 8, (n_dets, 2)), rng.uniform(4, 200, (n_dets, 2)))
         dwh = np.abs(dwh) + 1

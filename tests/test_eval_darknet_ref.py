@@ -53,9 +53,9 @@ def reference(images, classes, iou_thresh, thresh, points):
                     if iou(box, tb) > iou_thresh and c == tc:
                         dets.pop()  # --detections_count
                         break
-            if p > thresh:
-                found = any(dets[z]["uti"] == truth_index
-                            for z in range(checkpoint, len(dets) - (1 if dets and dets[-1] is det else 0)))
+            if p > thresh:  # scan earlier detections of this image (z < count - 1)
+                end = len(dets) - 1 if dets and dets[-1] is det else len(dets)
+                found = any(dets[z]["uti"] == truth_index for z in range(checkpoint, end))
                 if truth_index > -1 and not found:
                     avg += max_iou
                     tp_t += 1

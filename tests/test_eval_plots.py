@@ -58,7 +58,8 @@ def test_curves_on_grids():
     m = ev.darknet_result
     # ranks: P = 1, 1/2, 2/3; R = 1/2, 1/2, 1. Envelope: 1, 2/3, 2/3.
     pr = pr_on_grid(m, 0)
-    assert pr[0] == 1 and pr[50] == 1 and pr[51] == pytest.approx(2 / 3) and pr[100] == pytest.approx(2 / 3)
+    assert pr[0] == 1 and pr[50] == 1
+    assert pr[51] == pytest.approx(2 / 3) and pr[100] == pytest.approx(2 / 3)
     assert not pr_on_grid(m, 1).any()
     # F1 at confidence t keeps scores > t: t=.5 -> {.9,.6}: P 1/2, R 1/2 -> F1 .5;
     # t=.2 -> all: P 2/3, R 1 -> F1 .8; t=.95 -> none -> 0

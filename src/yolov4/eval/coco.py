@@ -108,7 +108,8 @@ def dt_annotations(data: CocoImages) -> List[dict]:
     img_ids = _repeat_ids(data.ids, counts)
     return [{"id": k + 1, "image_id": i, "category_id": c, "bbox": b, "score": s, "area": a,
              "iscrowd": 0}
-            for k, (i, c, b, s, a) in enumerate(zip(img_ids, labels, boxes.tolist(), scores, areas))]
+            for k, (i, c, b, s, a) in enumerate(zip(img_ids, labels, boxes.tolist(), scores,
+                                                     areas))]
 
 
 @dataclass

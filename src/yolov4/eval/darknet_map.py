@@ -175,7 +175,8 @@ def darknet_map(num_classes: int, image: np.ndarray, scores: np.ndarray, labels:
     fp_mask = above & ~tp_mask
     tp = np.bincount(labels[tp_mask], minlength=num_classes)[:num_classes]
     fp = np.bincount(labels[fp_mask], minlength=num_classes)[:num_classes]
-    iou_sum = np.bincount(labels[tp_mask], weights=iou[tp_mask], minlength=num_classes)[:num_classes]
+    iou_sum = np.bincount(labels[tp_mask], weights=iou[tp_mask],
+                          minlength=num_classes)[:num_classes]
     # pass 2: global ranking of the kept detections
     keep = ~removed
     order = np.argsort(-np.asarray(scores, np.float64)[keep], kind="stable")

@@ -1,4 +1,4 @@
-"""COCO results JSON (``[{"image_id" | "file_name", "category_id", "bbox", "score"}]``) <-> datasets.
+"""COCO results JSON ``[{image_id | file_name, category_id, bbox, score}]`` <-> datasets.
 
 Convention shared with ``yolov4 detect --save-json``: an entry names its image by ``image_id``
 (COCO datasets: the annotation file's id) or ``file_name`` (any dataset: the image file name,

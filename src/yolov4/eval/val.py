@@ -16,9 +16,8 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Union
 
-import numpy as np
 
 from ..errors import DataError
 from .evaluator import Evaluator
