@@ -6,6 +6,18 @@ Used by ``yolov4 val`` and by the training loop (no files involved)::
     for images, targets in batches:
         ev.process(predictions, targets)
     metrics = ev.summarize()   # {"coco.AP": ..., "darknet.mAP50": ..., "coco.AP/person": ...}
+
+Keys of ``summarize()`` (fractions; COCO's -1 = no ground truth in that range/class):
+
+- ``coco.AP, coco.AP50, coco.AP75, coco.APs, coco.APm, coco.APl, coco.AR1, coco.AR10,
+  coco.AR100, coco.ARs, coco.ARm, coco.ARl`` (pycocotools ``stats`` order);
+- ``darknet.mAP50`` (``mAP{100 * iou_thresh}``), ``darknet.precision``, ``darknet.recall``,
+  ``darknet.F1``, ``darknet.avg_iou`` (at ``conf_thresh``);
+- per class ``<name>``: ``coco.AP/<name>``, ``coco.AP50/<name>``, ``darknet.AP50/<name>``,
+  ``darknet.precision/<name>``, ``darknet.recall/<name>``.
+
+Counts (TP/FP/FN per class, truths) are on ``ev.darknet_result`` after ``summarize()``; the
+COCO precision array and per-class APs on ``ev.coco_result``.
 """
 from __future__ import annotations
 
