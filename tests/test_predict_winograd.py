@@ -17,6 +17,12 @@ def test_matches_direct_convolution(c, o, h, w):
         ref, got = conv(x), WinogradConv2d(conv)(x)
     assert got.shape == ref.shape
     assert (got - ref).abs().max() <= 1e-4 * max(1.0, ref.abs().max().item())
+    xc = x.contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        got_cl = WinogradConv2d(conv)(xc)
+    assert (got_cl - ref).abs().max() <= 1e-4 * max(1.0, ref.abs().max().item())
+    if h * w > 1 and c > 1:
+        assert got_cl.is_contiguous(memory_format=torch.channels_last)
 
 
 def test_no_bias_and_conversion_rules():

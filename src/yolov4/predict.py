@@ -196,8 +196,8 @@ class Detector:
         agnostic, max_det, multi_label, sigma: see :class:`yolov4.postprocess.NmsSettings`.
         fuse: fold BatchNorm into convolutions for inference (Darknet does too).
         classes: override the cfg's class count (cfg/name models only).
-        winograd: compute the 3x3 stride-1 convolutions that measure faster on this machine
-            as Winograd F(4x4, 3x3) (fp32, ~1e-5 relative difference; CPU speed-up).
+        optimize: CPU speed-ups of :func:`yolov4.optimize.optimize_for_inference` (fast Mish,
+            channels-last, autotuned Winograd 3x3 convs; fp32, ~1e-5 relative difference).
     """
 
     def __init__(self, model: Union[str, PathLike, nn.Module], weights: Optional[PathLike] = None,
@@ -207,7 +207,7 @@ class Detector:
                  beta: Optional[float] = None, resize: str = "darknet", agnostic: bool = False,
                  max_det: Optional[int] = 300, multi_label: bool = True, sigma: float = 0.5,
                  fuse: bool = True, classes: Optional[int] = None,
-                 winograd: bool = False) -> None:
+                 optimize: bool = False) -> None:
         dev = torch.device(device)
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise YoloError("device 'cuda' requested but CUDA is not available")
@@ -233,11 +233,10 @@ class Detector:
                 raise DataError(f"names: {len(self.names)} given but the model has "
                                 f"{self.classes} classes")
         self.width, self.height = _input_size(size, net)
-        if winograd:
-            from .ops.winograd import winograd_autotune
+        if optimize:
+            from .optimize import optimize_for_inference
 
-            with torch.inference_mode():
-                winograd_autotune(self.net, torch.zeros(1, 3, self.height, self.width,
+            optimize_for_inference(self.net, torch.rand(1, 3, self.height, self.width,
                                                         device=dev))
         sections = getattr(net, "sections", [])
         cfg_kind, cfg_beta = nms_settings_from_sections(sections)
@@ -270,6 +269,8 @@ class Detector:
             inputs.append(x)
             transforms.append(t)
         batch = torch.stack(inputs).to(self.device)
+        if getattr(self.net, "channels_last", False):
+            batch = batch.contiguous(memory_format=torch.channels_last)
         outputs = self.net(batch)
         results = postprocess([o.float() for o in outputs], transforms, self.settings)
         dets = []

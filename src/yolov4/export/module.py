@@ -94,6 +94,7 @@ class ExportModule(nn.Module):
         self.with_nms = with_nms
         self.conf, self.iou, self.max_det = float(conf), float(iou), int(max_det)
         self.yolo: Sequence[nn.Module] = list(net.yolo_layers)
+        self.train(False)
 
     def train(self, mode: bool = True) -> "ExportModule":  # inference only
         super().train(False)

@@ -57,21 +57,31 @@ class WinogradConv2d(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         b, c, h, w = x.shape
         th, tw = (h + 3) // 4, (w + 3) // 4
-        x = F.pad(x, (1, tw * 4 + 1 - w, 1, th * 4 + 1 - h))
-        d = x.unfold(2, 6, 4).unfold(3, 6, 4)  # [B, C, th, tw, 6, 6] view
-        t = b * th * tw
-        d = d.permute(4, 5, 0, 2, 3, 1).reshape(36, t * c)  # the one input copy
-        v = torch.mm(self.bt, d).view(36, t, c)  # Bᵀ d B
+        t, o = b * th * tw, self.out_channels
+        nhwc = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) \
+            and not x.is_contiguous()
+        if nhwc:  # channels-last in, channels-last out: every copy reads/writes C innermost
+            xh = F.pad(x.permute(0, 2, 3, 1), (0, 0, 1, tw * 4 + 1 - w, 1, th * 4 + 1 - h))
+            d = xh.unfold(1, 6, 4).unfold(2, 6, 4)  # [B, th, tw, C, 6, 6] view
+            d = d.permute(4, 5, 0, 1, 2, 3).reshape(36, t * c)
+        else:
+            xp = F.pad(x, (1, tw * 4 + 1 - w, 1, th * 4 + 1 - h))
+            d = xp.unfold(2, 6, 4).unfold(3, 6, 4)  # [B, C, th, tw, 6, 6] view
+            d = d.permute(4, 5, 0, 2, 3, 1).reshape(36, t * c)  # the one input copy
+        v = torch.mm(self.bt.to(d.dtype), d).view(36, t, c)  # Bᵀ d B
         m = torch.bmm(v, self.u.to(v.dtype))  # [36, T, O]
-        y = torch.mm(self.at.to(m.dtype), m.view(36, t * self.out_channels))  # Aᵀ m A: [16, T*O]
-        y = y.view(4, 4, b, th, tw, self.out_channels).permute(2, 5, 3, 0, 4, 1)
-        y = y.reshape(b, self.out_channels, th * 4, tw * 4)
+        y = torch.mm(self.at.to(m.dtype), m.view(36, t * o))  # Aᵀ m A: [16, T*O]
+        bias = None if self.bias is None else self.bias.to(y.dtype)
+        if nhwc:
+            y = y.view(4, 4, b, th, tw, o).permute(2, 3, 0, 4, 1, 5).reshape(b, th * 4, tw * 4, o)
+            if th * 4 != h or tw * 4 != w:
+                y = y[:, :h, :w]
+            y = y + bias if bias is not None else y.contiguous()
+            return y.permute(0, 3, 1, 2)  # NCHW view, channels-last memory
+        y = y.view(4, 4, b, th, tw, o).permute(2, 5, 3, 0, 4, 1).reshape(b, o, th * 4, tw * 4)
         if th * 4 != h or tw * 4 != w:
             y = y[:, :, :h, :w]
-        y = y.contiguous()
-        if self.bias is not None:
-            y = y + self.bias.view(1, -1, 1, 1).to(y.dtype)
-        return y
+        return y + bias.view(1, -1, 1, 1) if bias is not None else y.contiguous()
 
     def extra_repr(self) -> str:
         return f"{self.in_channels}, {self.out_channels}, kernel_size=3 (Winograd F(4x4, 3x3))"

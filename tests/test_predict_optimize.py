@@ -1,0 +1,53 @@
+"""Inference optimisations equal the plain network: fast Mish against ``F.mish`` (float64
+oracle), and an optimised Detector against the plain one."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from yolov4.darknet.cfg import parse_cfg_text
+from yolov4.darknet.graph import Darknet
+from yolov4.optimize import FastMish, fast_mish, optimize_for_inference, replace_mish
+from yolov4.predict import Detector
+from test_predict import TINY_CFG
+
+
+def test_fast_mish_matches_float64_mish():
+    x = torch.linspace(-120, 120, 48001)
+    ref = F.mish(x.double())
+    got = fast_mish(x).double()
+    assert (got - ref).abs().max() <= 2e-6
+    small = x.abs() < 30  # relative accuracy where mish is not ~0
+    rel = ((got - ref).abs() / ref.abs().clamp(min=1e-30))[small & (ref.abs() > 1e-20)]
+    assert rel.max() <= 1e-5
+    assert torch.isfinite(fast_mish(torch.tensor([-1e30, 1e30, 0.0]))).all()
+
+
+def test_optimized_network_matches_plain():
+    cfg = TINY_CFG.replace("activation=leaky", "activation=mish")
+    torch.manual_seed(0)
+    net = Darknet.from_cfg(parse_cfg_text(cfg)).eval().fuse()
+    opt = Darknet.from_cfg(parse_cfg_text(cfg)).eval().fuse()
+    opt.load_state_dict(net.state_dict())
+    x = torch.rand(2, 3, 64, 96)
+    optimize_for_inference(opt, x[:1])
+    assert not any(type(m).__name__ == "Activation" and m.name == "mish" for m in opt.modules())
+    assert any(isinstance(m, FastMish) for m in opt.modules())
+    with torch.no_grad():
+        for a, b in zip(net(x), opt(x.contiguous(memory_format=torch.channels_last))):
+            assert torch.allclose(a, b, atol=1e-5)
+    assert replace_mish(opt) == 0
+
+
+def test_optimized_detector_same_detections(tmp_path):
+    cfg = tmp_path / "t.cfg"
+    cfg.write_text(TINY_CFG.replace("activation=leaky", "activation=mish"))
+    torch.manual_seed(0)
+    a = Detector(str(cfg), conf=0.05)
+    torch.manual_seed(0)  # same random weights
+    b = Detector(str(cfg), conf=0.05, optimize=True)
+    im = np.random.default_rng(0).integers(0, 256, (40, 70, 3), dtype=np.uint8)
+    ra, rb = a.predict(im)[0], b.predict(im)[0]
+    assert ra.class_ids.tolist() == rb.class_ids.tolist()
+    assert torch.allclose(ra.boxes, rb.boxes, atol=1e-3)
