@@ -195,3 +195,13 @@ def test_keys_are_stable_and_fractions():
         assert k in m
     assert all(-1 <= v <= 1 for v in m.values())
     assert {"coco.AP/zero", "coco.AP50/two", "darknet.AP50/one"} <= set(m)
+
+
+def test_detections_objects_are_accepted():
+    from yolov4.predict import Detections
+
+    d = Detections(torch.tensor([[0, 0, 10, 10.]]), torch.tensor([.9]), torch.tensor([0]),
+                   ["a"], None, (20, 20))
+    ev = Evaluator(["a"], coco=False)
+    ev.process([d], [tgt([[0, 0, 10, 10]], [0])])
+    assert ev.summarize()["darknet.mAP50"] == 1.0

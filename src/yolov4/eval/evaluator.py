@@ -58,6 +58,7 @@ class Evaluator:
 
     ``process(predictions, targets)`` takes, per image,
     ``predictions[i] = {"boxes": Tensor[N, 4] xyxy px, "scores": Tensor[N], "labels": Tensor[N]}``
+    (or a :class:`yolov4.predict.Detections`)
     and ``targets[i] = {"boxes": Tensor[M, 4] xyxy px, "labels": Tensor[M], "image_size": (h, w),
     optional "iscrowd": bool[M], "difficult": bool[M], "area": float[M], "image_id"}`` (any
     hashable id, checked for duplicates and named in errors; COCO ids are assigned internally).
@@ -108,6 +109,8 @@ class Evaluator:
             raise ValueError(f"{len(predictions)} predictions for {len(targets)} targets")
         d = self.data
         for pred, tgt in zip(predictions, targets):
+            if not isinstance(pred, Mapping):  # a yolov4.predict.Detections
+                pred = {"boxes": pred.boxes, "scores": pred.scores, "labels": pred.class_ids}
             key = tgt.get("image_id")
             image_id = len(d.ids) + 1  # the COCO id used internally; external ids may be str
             if key is not None:
