@@ -150,15 +150,15 @@ def _first_occurrence(keys: np.ndarray) -> np.ndarray:
     return first
 
 
-def darknet_map(num_classes: int, image: np.ndarray, scores: np.ndarray, labels: np.ndarray,
-                truth: np.ndarray, iou: np.ndarray, removed: np.ndarray, truths: np.ndarray,
+def darknet_map(num_classes: int, scores: np.ndarray, labels: np.ndarray, truth: np.ndarray, iou: np.ndarray, removed: np.ndarray, truths: np.ndarray,
                 iou_thresh: float = 0.5, conf_thresh: float = 0.25, points: int = 0
                 ) -> DarknetMetrics:
     """Darknet's mAP and threshold statistics from matched detections of all images.
 
+    Detections come image after image, each image's in descending score order (the
+    processing order of pass 1).
+
     Args:
-        image: ``int64[N]`` image index of each detection; within an image, detections must
-            appear in descending score order (the processing order of pass 1).
         scores: ``float[N]``; labels ``int64[N]`` class index.
         truth: ``int64[N]`` globally unique id of the matched truth (-1 none), from
             :func:`match_image` plus a per-image offset; iou ``float[N]`` its IoU.

@@ -166,11 +166,10 @@ class Evaluator:
         cat = lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt)  # noqa: E731
         truth = cat([np.where(m[0] >= 0, m[0] + o, -1) for m, o in zip(self._match, offsets)],
                     np.int64)
-        image = cat([np.full(len(s), i) for i, s in enumerate(d.dt_scores)], np.int64)
         truths = np.zeros(nc, np.int64)
         for lab, ign in zip(d.gt_labels, self._ignore):
             truths += np.bincount(lab[~ign], minlength=nc)[:nc]
-        return darknet_map(nc, image, cat(d.dt_scores, np.float64), cat(d.dt_labels, np.int64),
+        return darknet_map(nc, cat(d.dt_scores, np.float64), cat(d.dt_labels, np.int64),
                            truth, cat([m[1] for m in self._match], np.float64),
                            cat([m[2] for m in self._match], bool), truths,
                            self.iou_thresh, self.conf_thresh, self.points)
