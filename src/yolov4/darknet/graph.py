@@ -11,6 +11,9 @@ Forward, ``x: Tensor[B, channels, H, W]`` RGB in [0, 1], H and W multiples of ``
   ``net.yolo_layers[k].decode(raw, (H, W))``;
 - a cfg without ``[yolo]`` (classifier) returns ``[last layer output]``.
 
+A ``[route]``/``[shortcut]`` that names a ``[yolo]`` layer receives that layer's input (Darknet
+would pass the activated copy; no official cfg does this).
+
 Training hooks: ``net.begin_batch()`` before the first mini-batch of every batch (CmBN),
 ``net.set_iteration(iteration, max_batches=None)`` once per iteration (DropBlock ramp,
 ``stopbackward``).
@@ -118,6 +121,7 @@ class Darknet(nn.Module):
         self.seen = 0
         self.header = (0, 2, 5)
         self.iteration = 0
+        self.fused = False
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
