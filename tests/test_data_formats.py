@@ -1,4 +1,4 @@
-"""Readers of the four formats on hand-written fixtures, format detection, and converter round trips.
+"""Readers of the four formats on hand-written fixtures, format detection, converter round trips.
 
 Oracles: the expected pixel boxes are derived by hand from what each fixture file says (YOLO
 relative ``cx cy w h`` times the image size; COCO ``[x, y, w, h]``; VOC ``xmin - 1``), and the
@@ -56,7 +56,8 @@ def make_darknet(root: Path) -> Path:
     write_image(root / "data" / "obj" / "JPEGImages" / "b.png", 40, 40)
     labels = root / "data" / "obj" / "labels"
     labels.mkdir(parents=True)
-    (labels / "a.txt").write_text("".join(yolo_line(c, b, 80, 60) for c, b in zip(A_LABELS, A_BOXES)))
+    (labels / "a.txt").write_text("".join(yolo_line(c, b, 80, 60)
+                                          for c, b in zip(A_LABELS, A_BOXES)))
     (root / "data" / "train.txt").write_text("obj/JPEGImages/a.png\nobj/JPEGImages/b.png\n")
     (root / "data" / "valid.txt").write_text("obj/JPEGImages/b.png\n")
     (root / "data" / "obj.names").write_text("cat\ndog\nemu\n")
@@ -121,7 +122,8 @@ def test_yolo_reader(tmp_path):
     assert s.labels.tolist() == A_LABELS.tolist() and s.labels.dtype == np.int64
     assert len(ds[1].boxes) == 0 and ds[1].boxes.shape == (0, 4)
     val = load_dataset(tmp_path / "y", "val")
-    np.testing.assert_allclose(val[0].boxes, [[20, 15, 30, 35]], atol=1e-3)  # 0.5±0.1, 0.5±0.2 of 50
+    # c.png 50x50, "0.5 0.5 0.2 0.4": x 0.5±0.1, y 0.5±0.2 of 50 px
+    np.testing.assert_allclose(val[0].boxes, [[20, 15, 30, 35]], atol=1e-3)
 
 
 def test_darknet_reader(tmp_path):

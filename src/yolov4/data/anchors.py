@@ -127,7 +127,8 @@ def set_anchors(sections: Sequence[Section], anchors: np.ndarray, network_width:
     keep = all(m and max(m) < n for m in masks) and all(o == n for o in old_num)
     if not keep:
         if n % len(yolo):
-            raise CfgError(f"{sections[0].source}: {n} anchors cannot be shared evenly by {len(yolo)} [yolo] layers")
+            raise CfgError(f"{sections[0].source}: {n} anchors cannot be shared evenly by "
+                           f"{len(yolo)} [yolo] layers")
         per = n // len(yolo)
         order = sorted(range(len(yolo)), key=lambda j: min(masks[j]) if masks[j] else j)
         for rank, j in enumerate(order):

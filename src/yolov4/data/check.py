@@ -99,7 +99,8 @@ def _box_problems(ds: DetectionDataset, i: int) -> List[Problem]:
 
 
 def check_split(ds: DetectionDataset, decode: bool = True) -> "tuple[SplitStats, List[Problem]]":
-    """Statistics and problems of one dataset split (``decode`` every image to find corrupt ones)."""
+    """Statistics and problems of one dataset split (``decode`` every image to find corrupt
+    ones)."""
     st = SplitStats(per_class=[0] * len(ds.names))
     problems = list(ds.problems)
     for i in range(len(ds)):

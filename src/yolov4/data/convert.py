@@ -131,7 +131,8 @@ def _write_yolo(datasets: Dict[str, DetectionDataset], out: Path, report: Conver
                              f"{(b[2] - b[0]) / w:.6f} {(b[3] - b[1]) / h:.6f}\n")
             report.flags_lost += int(ann.difficult.sum())
             nbox += len(lines)
-            (out / "labels" / split / (os.path.splitext(name)[0] + ".txt")).write_text("".join(lines))
+            label = out / "labels" / split / (os.path.splitext(name)[0] + ".txt")
+            label.write_text("".join(lines))
         report.images[split], report.boxes[split] = len(idx), nbox
     yaml_lines = [f"path: {out.resolve()}"] + [f"{s}: images/{s}" for s in datasets]
     yaml_lines += [f"nc: {len(names)}", "names:"] + [f"  {k}: {json.dumps(n)}"

@@ -85,7 +85,8 @@ def read_image(path: str) -> np.ndarray:
     data = np.fromfile(path, np.uint8) if os.path.isfile(path) else None
     if data is None:
         raise DataError(f"{path}: image file not found")
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION) if data.size else None
+    flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+    image = cv2.imdecode(data, flags) if data.size else None
     if image is None:
         raise DataError(f"{path}: image does not decode ({data.size} bytes)")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

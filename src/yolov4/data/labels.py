@@ -130,7 +130,8 @@ def read_label_file(path: str, classes: int) -> Tuple[np.ndarray, np.ndarray, Li
 
 
 def cxcywh_to_xyxy(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
-    """``float[N, 4]`` relative cxcywh -> ``float32[N, 4]`` xyxy pixels of a ``width x height`` image."""
+    """``float[N, 4]`` relative cxcywh -> ``float32[N, 4]`` xyxy pixels of a ``width x height``
+    image."""
     b = np.asarray(boxes, np.float64).reshape(-1, 4)
     out = np.stack([(b[:, 0] - b[:, 2] / 2) * width, (b[:, 1] - b[:, 3] / 2) * height,
                     (b[:, 0] + b[:, 2] / 2) * width, (b[:, 1] + b[:, 3] / 2) * height], 1)
@@ -138,7 +139,8 @@ def cxcywh_to_xyxy(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def xyxy_to_cxcywh(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
-    """``float[N, 4]`` xyxy pixels -> ``float64[N, 4]`` cxcywh relative to a ``width x height`` image."""
+    """``float[N, 4]`` xyxy pixels -> ``float64[N, 4]`` cxcywh relative to a ``width x height``
+    image."""
     b = np.asarray(boxes, np.float64).reshape(-1, 4)
     return np.stack([(b[:, 0] + b[:, 2]) / 2 / width, (b[:, 1] + b[:, 3]) / 2 / height,
                      (b[:, 2] - b[:, 0]) / width, (b[:, 3] - b[:, 1]) / height], 1)

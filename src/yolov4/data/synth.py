@@ -134,7 +134,8 @@ def render_scene(rng: np.random.Generator, size: int = 256, classes: int = 5,
             r = rng.uniform(0.06, 0.2) * size
             aspect = math.exp(rng.uniform(-0.35, 0.35))
             theta = rng.uniform(0, 2 * math.pi)
-            rot = np.array([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]])
+            cos, sin = math.cos(theta), math.sin(theta)
+            rot = np.array([[cos, -sin], [sin, cos]])
             centre = rng.uniform(0.5 * r, size - 0.5 * r, 2)
             scale = np.array([r * math.sqrt(aspect), r / math.sqrt(aspect)])
 

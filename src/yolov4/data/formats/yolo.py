@@ -116,7 +116,8 @@ def parse_names(value: Any, nc: Optional[int], source: str) -> List[str]:
     elif isinstance(value, (list, tuple)):
         names = [str(v) for v in value]
     else:
-        raise DataError(f"{source}: 'names' must be a list or a mapping, not {type(value).__name__}")
+        raise DataError(f"{source}: 'names' must be a list or a mapping, "
+                        f"not {type(value).__name__}")
     if nc is not None and int(nc) != len(names):
         raise DataError(f"{source}: nc={nc} but {len(names)} names")
     return names
