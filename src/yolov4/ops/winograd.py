@@ -109,12 +109,15 @@ def winograd_convert(module: nn.Module, min_channels: int = 32) -> int:
 
 
 @torch.no_grad()
-def winograd_autotune(module: nn.Module, example: Tensor, runs: int = 3,
-                      min_channels: int = 32) -> int:
+def winograd_autotune(module: nn.Module, example: Tensor, runs: int = 5,
+                      min_channels: int = 32, margin: float = 0.8) -> int:
     """Replace an eligible conv only where Winograd is measured faster on this machine.
 
     Runs ``module(example)`` once to record each eligible conv's input, times direct and
-    Winograd (median of ``runs``) on it, and swaps the faster in. Returns how many were swapped.
+    Winograd alternately (median of ``runs``) on it, and swaps Winograd in where it takes less
+    than ``margin`` of the direct time (a margin, as timings on a busy CPU are noisy); then
+    keeps those swaps only if the whole ``module(example)`` is faster with them.
+    Returns how many were swapped.
     """
     import time
 
@@ -130,22 +133,40 @@ def winograd_autotune(module: nn.Module, example: Tensor, runs: int = 3,
         for h in hooks:
             h.remove()
 
-    def timed(f, x):
-        f(x)
-        ts = []
+    def timed(fa, fb, x):
+        fa(x)
+        fb(x)
+        ta, tb = [], []
         for _ in range(runs):
-            t = time.perf_counter()
-            f(x)
-            ts.append(time.perf_counter() - t)
-        return sorted(ts)[len(ts) // 2]
+            for f, ts in ((fa, ta), (fb, tb)):
+                t = time.perf_counter()
+                f(x)
+                ts.append(time.perf_counter() - t)
+        return sorted(ta)[runs // 2], sorted(tb)[runs // 2]
 
-    count = 0
+    swaps = []
     for name, x in inputs.items():
         parent_name, _, attr = name.rpartition(".")
         parent = module.get_submodule(parent_name) if parent_name else module
         conv = getattr(parent, attr)
         wg = WinogradConv2d(conv).to(conv.weight.device)
-        if timed(wg, x) < 0.9 * timed(conv, x):
-            setattr(parent, attr, wg)
-            count += 1
-    return count
+        t_wg, t_direct = timed(wg, conv, x)
+        if t_wg < margin * t_direct:
+            swaps.append((parent, attr, conv, wg))
+    if not swaps:
+        return 0
+
+    def use(winograd: bool):
+        def run(x):
+            for parent, attr, conv, wg in swaps:
+                setattr(parent, attr, wg if winograd else conv)
+            module(x)
+        return run
+
+    # per-layer wins do not always add up (caches, layouts): keep them only if the whole
+    # network is faster with them
+    t_wg, t_direct = timed(use(True), use(False), example)
+    keep = t_wg < t_direct
+    for parent, attr, conv, wg in swaps:
+        setattr(parent, attr, wg if keep else conv)
+    return len(swaps) if keep else 0
