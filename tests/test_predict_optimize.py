@@ -8,7 +8,10 @@ import torch.nn.functional as F
 
 from yolov4.darknet.cfg import parse_cfg_text
 from yolov4.darknet.graph import Darknet
-from yolov4.optimize import FastMish, fast_mish, optimize_for_inference, replace_mish
+import pytest
+
+from yolov4.optimize import (FastMish, PackedConv2d, fast_mish, optimize_for_inference,
+                             packing_available, replace_mish)
 from yolov4.predict import Detector
 from test_predict import TINY_CFG
 
@@ -24,18 +27,23 @@ def test_fast_mish_matches_float64_mish():
     assert torch.isfinite(fast_mish(torch.tensor([-1e30, 1e30, 0.0]))).all()
 
 
-def test_optimized_network_matches_plain():
-    cfg = TINY_CFG.replace("activation=leaky", "activation=mish")
+@pytest.mark.parametrize("act", ["mish", "leaky", "logistic"])
+def test_optimized_network_matches_plain(act):
+    cfg = TINY_CFG.replace("activation=leaky", f"activation={act}")
     torch.manual_seed(0)
     net = Darknet.from_cfg(parse_cfg_text(cfg)).eval().fuse()
     opt = Darknet.from_cfg(parse_cfg_text(cfg)).eval().fuse()
     opt.load_state_dict(net.state_dict())
     x = torch.rand(2, 3, 64, 96)
-    optimize_for_inference(opt, x[:1])
+    optimize_for_inference(opt, x[:1], winograd=True)
     assert not any(type(m).__name__ == "Activation" and m.name == "mish" for m in opt.modules())
-    assert any(isinstance(m, FastMish) for m in opt.modules())
+    assert any(isinstance(m, FastMish) for m in opt.modules()) == (act == "mish")
+    if packing_available():
+        assert sum(isinstance(m, PackedConv2d) for m in opt.modules()) == 2
     with torch.no_grad():
         for a, b in zip(net(x), opt(x.contiguous(memory_format=torch.channels_last))):
+            assert torch.allclose(a, b, atol=1e-5)
+        for a, b in zip(net(x[:, :, :32]), opt(x[:, :, :32])):  # other size, NCHW input
             assert torch.allclose(a, b, atol=1e-5)
     assert replace_mish(opt) == 0
 
@@ -51,3 +59,14 @@ def test_optimized_detector_same_detections(tmp_path):
     ra, rb = a.predict(im)[0], b.predict(im)[0]
     assert ra.class_ids.tolist() == rb.class_ids.tolist()
     assert torch.allclose(ra.boxes, rb.boxes, atol=1e-3)
+
+
+def test_optimized_detector_on_real_weights(shared_darknet):
+    cfg = shared_darknet / "weights" / "yolov4-tiny.cfg"
+    w = cfg.with_suffix(".weights")
+    img = str(shared_darknet / "images" / "dog.jpg")
+    plain = Detector(str(cfg), str(w)).predict(img)[0]
+    fast = Detector(str(cfg), str(w), optimize=True).predict(img)[0]
+    assert fast.labels == plain.labels
+    assert torch.allclose(fast.boxes, plain.boxes, atol=1e-2)
+    assert torch.allclose(fast.scores, plain.scores, atol=1e-5)
