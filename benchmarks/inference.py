@@ -10,8 +10,9 @@ batch 1 after warm-up of:
 - ``channels_last``: the same in channels-last memory format;
 - ``onnxruntime``: ONNX export (with decode) in ONNX Runtime, fp32;
 - ``optimized``: ``yolov4.optimize.optimize_for_inference`` — channels-last, Mish via one
-  sigmoid, and the 3x3 stride-1 convolutions that measure faster as Winograd F(4x4, 3x3), fp32;
-- ``bf16``: channels-last + fast Mish under ``torch.autocast("cpu", bfloat16)``;
+  sigmoid, pre-packed oneDNN convolutions with fused activations; fp32 (``--winograd`` adds a
+  row with autotuned Winograd F(4x4, 3x3) convolutions on top);
+- ``bf16``: the same network cast to bfloat16 (decode in fp32);
 - ``ort-int8``: ONNX Runtime with static int8 QDQ quantisation (per-channel weights,
   calibrated on the shared photos, head convolutions and the decode left in fp32).
 
@@ -220,6 +221,9 @@ def bench_model(name: str, cfg: str, weights: Optional[str], size: int, args, tm
     so = ort.SessionOptions()
     so.intra_op_num_threads = args.threads
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # ORT's threads spin after each run by default and steal the CPU from whatever runs next
+    # in the round-robin (measured: the following path looked 40% slower); wait passively
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     sess = ort.InferenceSession(onnx_path, so, providers=["CPUExecutionProvider"])
 
     fns: Dict[str, Callable[[], object]] = {
@@ -232,17 +236,22 @@ def bench_model(name: str, cfg: str, weights: Optional[str], size: int, args, tm
     net_opt = Darknet.from_cfg(cfg)
     net_opt.load_weights(weights)
     optimize_for_inference(net_opt.eval().fuse(), x)
-    n_wg = sum(isinstance(m, WinogradConv2d) for m in net_opt.modules())
-    print(f"  {name}: {n_wg} convolutions run faster as Winograd F(4x4, 3x3)", flush=True)
     fns["optimized"] = lambda: net_opt(x_cl)
+    if args.winograd:
+        net_wg = Darknet.from_cfg(cfg)
+        net_wg.load_weights(weights)
+        optimize_for_inference(net_wg.eval().fuse(), x, winograd=True)
+        n_wg = sum(isinstance(m, WinogradConv2d) for m in net_wg.modules())
+        print(f"  {name}: {n_wg} convolutions run faster as Winograd F(4x4, 3x3)", flush=True)
+        fns["optimized+winograd"] = lambda: net_wg(x_cl)
 
     net_bf = Darknet.from_cfg(cfg)
     net_bf.load_weights(weights)
-    optimize_for_inference(net_bf.eval().fuse(), None, winograd=False)
+    optimize_for_inference(net_bf.eval().fuse(), x, bf16=True)
+    x_bf = x_cl.to(torch.bfloat16)
 
-    def run_bf16(inp=x_cl):
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            return net_bf(inp)
+    def run_bf16(inp=x_bf):
+        return net_bf(inp.to(torch.bfloat16))
 
     fns["bf16"] = run_bf16
     sess8 = None
@@ -318,6 +327,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--warmup", type=int, default=None)
     ap.add_argument("--models", default="yolov4-tiny,yolov4")
     ap.add_argument("--no-int8", action="store_true")
+    ap.add_argument("--winograd", action="store_true", help="add the Winograd variant")
     args = ap.parse_args(argv)
     if not SHARED.is_dir():
         print(f"{SHARED} is absent: the benchmark needs the shared cfgs, weights and photos")
@@ -347,8 +357,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print("| model | size | path | ms / image | x OpenCV | AP50 vs fp32 |")
     print("|---|---|---|---|---|---|")
     for name, size, path, ms, ratio, agree in rows:
-        a = ("" if path in ("opencv", "eager") else "n/a (random weights)") if agree is None \
-            else f"{agree:.3f}"
+        scored = path in ("onnxruntime", "optimized", "bf16", "ort-int8")
+        a = f"{agree:.3f}" if agree is not None else (
+            "n/a (random weights)" if scored and not args.real[name] else "")
         print(f"| {name} | {size} | {path} | {ms:.1f} | {ratio:.2f} | {a} |")
     print()
     post = [bench_decode_nms("yolov4-tiny", *models["yolov4-tiny"], 416, args),

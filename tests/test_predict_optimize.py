@@ -70,3 +70,16 @@ def test_optimized_detector_on_real_weights(shared_darknet):
     assert fast.labels == plain.labels
     assert torch.allclose(fast.boxes, plain.boxes, atol=1e-2)
     assert torch.allclose(fast.scores, plain.scores, atol=1e-5)
+
+
+def test_bf16_detector_agrees_with_fp32(shared_darknet):
+    cfg = shared_darknet / "weights" / "yolov4-tiny.cfg"
+    w = cfg.with_suffix(".weights")
+    img = str(shared_darknet / "images" / "dog.jpg")
+    plain = Detector(str(cfg), str(w)).predict(img)[0]
+    half = Detector(str(cfg), str(w), optimize=True, bf16=True).predict(img)[0]
+    assert half.boxes.dtype == torch.float32
+    assert sorted(half.labels) == sorted(plain.labels)
+    for lab, box, score in zip(plain.labels, plain.boxes, plain.scores):
+        k = half.labels.index(lab)  # dog.jpg: one box per class
+        assert (half.boxes[k] - box).abs().max() < 8 and abs(half.scores[k] - score) < 0.05

@@ -76,17 +76,17 @@ class PackedConv2d(nn.Module):
     """An ``nn.Conv2d`` (+ fused activation) run by oneDNN with weights packed once.
 
     Shapes as the wrapped convolution; ``input_size`` is the ``[B, C, H, W]`` the packing is
-    tuned for (other sizes still work). fp32 CPU inference only.
+    tuned for (other sizes still work). CPU inference only, in the conv's dtype (fp32/bf16).
     """
 
     def __init__(self, conv: nn.Conv2d, input_size, attr: str = "none", scalars=()) -> None:
         super().__init__()
         self.padding, self.stride = list(conv.padding), list(conv.stride)
         self.dilation, self.groups = list(conv.dilation), conv.groups
-        w = conv.weight.detach().float().contiguous(memory_format=torch.channels_last)
+        w = conv.weight.detach().contiguous(memory_format=torch.channels_last)
         self.weight = torch.ops.mkldnn._reorder_convolution_weight(
             w, self.padding, self.stride, self.dilation, self.groups, list(input_size))
-        self.bias = None if conv.bias is None else conv.bias.detach().float().clone()
+        self.bias = None if conv.bias is None else conv.bias.detach().clone()
         self.attr, self.scalars = attr, list(scalars)
         self.out_channels = conv.out_channels
 
@@ -131,14 +131,32 @@ def pack_convolutions(net: nn.Module, example: Tensor) -> int:
 
 
 @torch.no_grad()
+def _float_input(module: nn.Module, args):
+    return (args[0].float(),) + tuple(args[1:])
+
+
+def to_bfloat16(net: nn.Module) -> nn.Module:
+    """Cast a network to bfloat16 except its ``[yolo]`` heads, which get fp32 inputs (so the
+    box decode keeps fp32 precision and outputs stay fp32). In place; returns ``net``."""
+    net.to(torch.bfloat16)
+    for layer in getattr(net, "yolo_layers", []):
+        layer.float()
+        layer.register_forward_pre_hook(_float_input)
+    net.input_dtype = torch.bfloat16
+    return net
+
+
 def optimize_for_inference(net: nn.Module, example: Optional[Tensor] = None, *,
                            channels_last: bool = True, fast_mish: bool = True,
-                           pack: bool = True, winograd: bool = False) -> nn.Module:
+                           pack: bool = True, winograd: bool = False,
+                           bf16: bool = False) -> nn.Module:
     """Apply the optimisations in place (``net`` should be fused and in eval mode).
 
     Args:
         example: an input ``Tensor[1, 3, H, W]`` of the deployment size, needed for packing
             and to time the Winograd candidates (both skipped without it).
+        bf16: run in bfloat16 (:func:`to_bfloat16`; reduced precision — feed
+            ``x.to(net.input_dtype)``); Winograd is skipped then.
     Returns:
         ``net``; feed it channels-last inputs (``x.contiguous(memory_format=torch.channels_last)``)
         when ``channels_last`` is set — other layouts still work, only slower.
@@ -148,6 +166,11 @@ def optimize_for_inference(net: nn.Module, example: Optional[Tensor] = None, *,
         replace_mish(net)
     if channels_last:
         net.to(memory_format=torch.channels_last)
+    if bf16:
+        to_bfloat16(net)
+        winograd = False
+        if example is not None:
+            example = example.to(torch.bfloat16)
     if winograd and example is not None:
         from .ops.winograd import winograd_autotune
 
@@ -156,6 +179,6 @@ def optimize_for_inference(net: nn.Module, example: Optional[Tensor] = None, *,
             winograd_autotune(net, x)
     if pack and example is not None:
         x = example.contiguous(memory_format=torch.channels_last) if channels_last else example
-        pack_convolutions(net, x.float())
+        pack_convolutions(net, x)
     net.channels_last = bool(channels_last)
     return net

@@ -197,7 +197,10 @@ class Detector:
         fuse: fold BatchNorm into convolutions for inference (Darknet does too).
         classes: override the cfg's class count (cfg/name models only).
         optimize: CPU speed-ups of :func:`yolov4.optimize.optimize_for_inference` (fast Mish,
-            channels-last, autotuned Winograd 3x3 convs; fp32, ~1e-5 relative difference).
+            channels-last, pre-packed oneDNN convs with fused activations; fp32 results equal
+            within ~1e-5).
+        bf16: with ``optimize``, run the network in bfloat16 (reduced precision, ~1.6x faster
+            again on CPUs with AVX512-BF16/AMX; the box decode stays fp32).
     """
 
     def __init__(self, model: Union[str, PathLike, nn.Module], weights: Optional[PathLike] = None,
@@ -207,7 +210,7 @@ class Detector:
                  beta: Optional[float] = None, resize: str = "darknet", agnostic: bool = False,
                  max_det: Optional[int] = 300, multi_label: bool = True, sigma: float = 0.5,
                  fuse: bool = True, classes: Optional[int] = None,
-                 optimize: bool = False) -> None:
+                 optimize: bool = False, bf16: bool = False) -> None:
         dev = torch.device(device)
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise YoloError("device 'cuda' requested but CUDA is not available")
@@ -237,7 +240,9 @@ class Detector:
             from .optimize import optimize_for_inference
 
             optimize_for_inference(self.net, torch.rand(1, 3, self.height, self.width,
-                                                        device=dev))
+                                                        device=dev), bf16=bf16)
+        elif bf16:
+            raise YoloError("bf16 inference needs optimize=True")
         sections = getattr(net, "sections", [])
         cfg_kind, cfg_beta = nms_settings_from_sections(sections)
         kind = cfg_kind if nms is None else nms
@@ -271,6 +276,7 @@ class Detector:
         batch = torch.stack(inputs).to(self.device)
         if getattr(self.net, "channels_last", False):
             batch = batch.contiguous(memory_format=torch.channels_last)
+        batch = batch.to(getattr(self.net, "input_dtype", torch.float32))
         outputs = self.net(batch)
         results = postprocess([o.float() for o in outputs], transforms, self.settings)
         dets = []
