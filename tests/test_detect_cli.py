@@ -61,7 +61,7 @@ def test_video(cfg, tmp_path):
     vw.release()
     out = tmp_path / "out"
     assert main(["detect", str(src), "--model", cfg, "--out", str(out), "--quiet",
-                 "--save-txt"]) == 0
+                 "--save-txt", "--optimize"]) == 0
     cap = cv2.VideoCapture(str(out / "clip.mp4"))
     n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
     cap.release()

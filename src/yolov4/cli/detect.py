@@ -44,6 +44,12 @@ def register(subparsers: Any) -> None:
                         "OUT/labels")
     p.add_argument("--save-conf", action="store_true", help="append the score to --save-txt lines")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--optimize", action="store_true",
+                   help="CPU speed-ups: channels-last, fast Mish, pre-packed oneDNN convolutions "
+                        "(fp32 results unchanged within 1e-5)")
+    p.add_argument("--bf16", action="store_true",
+                   help="with --optimize: bfloat16 network (reduced precision, faster on "
+                        "AVX512-BF16/AMX CPUs)")
     p.add_argument("--batch-size", type=int, default=1, help="images per forward pass")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-image lines")
     p.set_defaults(func=run)
@@ -80,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
         size = args.size[0] if len(args.size) == 1 else tuple(args.size)
     det = Detector(args.model, args.weights, names=args.names, size=size, conf=args.conf,
                    iou=args.iou, nms=args.nms, letterbox=args.letterbox, device=args.device,
-                   agnostic=args.agnostic, max_det=args.max_det)
+                   agnostic=args.agnostic, max_det=args.max_det, optimize=args.optimize,
+                   bf16=args.bf16)
     out = Path(args.out)
     save_images = not args.no_save
     if save_images or args.save_txt:
