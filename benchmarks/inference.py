@@ -64,13 +64,17 @@ def cores() -> int:
 
 
 def interleaved(fns: Dict[str, Callable[[], object]], runs: int, warmup: int) -> Dict[str, float]:
-    """Median seconds per call of each function, measured round-robin."""
+    """Median seconds per call of each function, measured round-robin in a shuffled order per
+    round (so no path always runs right after the same other one)."""
     for _ in range(warmup):
         for f in fns.values():
             f()
     times: Dict[str, List[float]] = {k: [] for k in fns}
+    rng = np.random.default_rng(0)
+    keys = list(fns)
     for _ in range(runs):
-        for k, f in fns.items():
+        for k in rng.permutation(keys):
+            f = fns[k]
             t = time.perf_counter()
             f()
             times[k].append(time.perf_counter() - t)
@@ -319,6 +323,18 @@ def bench_decode_nms(name: str, cfg: str, weights: Optional[str], size: int, arg
             lat["post"] / lat["forward"], ncand)
 
 
+def matmul_peak(dtype: torch.dtype, n: int = 2048, runs: int = 5) -> float:
+    """Best GFLOP/s of an n x n matmul (the 'physical floor' reference)."""
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    a @ b
+    best = float("inf")
+    for _ in range(runs):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * n ** 3 / best / 1e9
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer runs; yolov4 at 416 only")
@@ -369,6 +385,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         # 30000-candidate cap applies -- a worst case, not a trained model's distribution
         post.append(bench_decode_nms("yolov4 (random, worst case)", models["yolov4"][0], None,
                                      416 if args.quick else 608, args))
+    fp32, bf16 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
+    print(f"matmul peak: fp32 {fp32:.0f} GFLOP/s, bf16 {bf16:.0f} GFLOP/s -> floor for "
+          f"yolov4-416 (60.14 GFLOP): {60.14e3 / fp32:.0f} ms fp32, {60.14e3 / bf16:.0f} ms bf16; "
+          f"yolov4-tiny-416 (6.91 GFLOP): {6.91e3 / fp32:.0f} ms fp32")
+    print()
     print("| model | size | forward ms (eager) | decode+NMS ms @conf .001 | ratio | candidates |")
     print("|---|---|---|---|---|---|")
     for name, size, fwd, pms, ratio, n in post:
