@@ -88,3 +88,25 @@ def test_per_layer_lr_scale_and_adam():
     adam = build_optimizer(net, dict(learning_rate=0.1, adam=1, batch=64, eps=1e-6))
     assert isinstance(adam, torch.optim.Adam)
     assert adam.defaults["eps"] == pytest.approx(1e-6 / 64)
+
+
+def test_cfg_per_layer_learning_rate_reaches_the_param_groups():
+    """Darknet's per-layer `learning_rate=` (l.learning_rate_scale) scales that layer's lr."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_train_helpers import TINY_CFG
+
+    from yolov4.darknet.cfg import parse_cfg_text
+    from yolov4.darknet.graph import Darknet
+    text = TINY_CFG.format(batch=4, subdivisions=1, lr=0.01, flip=0, bn=1, jitter=0, random=0,
+                           iou_loss="mse", iou_normalizer=1, dropout="")
+    text = text.replace("filters=21\nactivation=linear", "filters=21\nactivation=linear\nlearning_rate=0.1")
+    net = Darknet.from_cfg(parse_cfg_text(text))
+    opt = build_optimizer(net, dict(learning_rate=0.01))
+    apply_lr(opt, 0.01)
+    head = {id(p) for p in net.layers[-2].parameters()}
+    for g in opt.param_groups:
+        in_head = {id(p) in head for p in g["params"]}
+        assert len(in_head) == 1
+        assert g["lr"] == pytest.approx(0.001 if in_head.pop() else 0.01)

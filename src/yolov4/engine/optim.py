@@ -34,11 +34,21 @@ _DECAYED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.Linear)
 def module_lr_scales(model: nn.Module) -> Dict[str, float]:
     """Per-module lr scale from Darknet's per-layer ``learning_rate=`` key.
 
-    Looks for modules carrying the ``Section`` they were built from (``module.section``) with a
-    ``learning_rate`` option, or an explicit float attribute ``lr_scale``. Returns
+    Reads a ``Darknet`` graph's per-layer sections (``net.specs[i].section``, module
+    ``layers.i``), modules carrying the ``Section`` they were built from (``module.section``) with
+    a ``learning_rate`` option, or an explicit float attribute ``lr_scale``. Returns
     ``{module_name: scale}`` for the modules that set one (children inherit it).
     """
     scales: Dict[str, float] = {}
+    specs, layers = getattr(model, "specs", None), getattr(model, "layers", None)
+    if specs is not None and layers is not None:   # a Darknet graph: layers[i] <- specs[i].section
+        prefix = next((n for n, m in model.named_modules() if m is layers), "layers")
+        for i, spec in enumerate(specs):
+            section = getattr(spec, "section", None)
+            if section is not None and section.has("learning_rate"):
+                scale = section.get_float("learning_rate")
+                if scale != 1.0:
+                    scales[f"{prefix}.{i}"] = scale
     for name, module in model.named_modules():
         scale = getattr(module, "lr_scale", None)
         section = getattr(module, "section", None)
