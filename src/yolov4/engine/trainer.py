@@ -361,7 +361,7 @@ class Trainer:
             self.save("best.pt")
         else:
             self.bad_evals += 1
-        self.log(f"epoch {self.epoch}: mAP@0.5 {fit:.4f}  AP@[.5:.95] {out['AP']:.4f}  "
+        self.log(f"iteration {self.iteration} (epoch {self.epoch}): mAP@0.5 {fit:.4f}  AP@[.5:.95] {out['AP']:.4f}  "
                  f"(best {self.best_fitness:.4f})")
         patience = int(self.cfg.get("patience") or 0)
         if patience and self.bad_evals >= patience:
