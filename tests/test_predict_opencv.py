@@ -16,9 +16,10 @@ CONF, IOU = 0.25, 0.45
 MODELS = ("yolov4-tiny", "yolov3-tiny")
 
 
-def opencv_detections(net, image_bgr, size):
+def opencv_detections(net, image_bgr, size, blob=None):
     h, w = image_bgr.shape[:2]
-    blob = cv2.dnn.blobFromImage(image_bgr, 1 / 255.0, size, swapRB=True, crop=False)
+    if blob is None:
+        blob = cv2.dnn.blobFromImage(image_bgr, 1 / 255.0, size, swapRB=True, crop=False)
     net.setInput(blob)
     rows = np.concatenate(net.forward(net.getUnconnectedOutLayersNames()))
     out = []
@@ -63,6 +64,26 @@ def test_detections_equal_opencv_dnn(pair, shared_darknet):
             arr = det.predict(bgr)[0]
             assert arr.class_ids.tolist() == got.class_ids.tolist()
             assert np.allclose(arr.boxes.numpy(), got.boxes.numpy(), atol=1e-4)
+
+
+def test_darknet_resize_pipeline_equals_opencv_on_same_input(pair, shared_darknet):
+    """The default (Darknet bilinear) pre-processing: OpenCV DNN gets our input tensor."""
+    from yolov4.preprocess import load_image, preprocess
+
+    name, det, net = pair
+    path = shared_darknet / "images" / "dog.jpg"
+    x, _ = preprocess(load_image(path), (det.width, det.height), resize_kind="darknet")
+    exp = opencv_detections(net, cv2.imread(str(path)), None, blob=x[None].numpy())
+    det.resize = "darknet"
+    try:
+        got = det.predict(str(path))[0]
+    finally:
+        det.resize = "opencv"
+    ours = sorted(zip(got.class_ids.tolist(), got.scores.tolist(), got.boxes.numpy()),
+                  key=lambda d: (d[0], -d[1]))
+    assert [d[0] for d in ours] == [d[0] for d in exp], name
+    for (c, s, b), (_, es, eb) in zip(ours, exp):
+        assert abs(s - es) <= 1e-3 and np.abs(b - eb).max() <= 1.0, (name, c)
 
 
 def test_dog_shows_dog_bicycle_and_vehicle(shared_darknet):
