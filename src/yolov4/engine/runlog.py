@@ -2,7 +2,8 @@
 
 Files in the run directory:
 - ``iterations.csv``: iteration, epoch, lr, loss, box, obj, cls, images/s, input WxH (one row per update);
-- ``results.csv``: one row per epoch with the mean losses and the validation metrics;
+- ``results.csv``: one row per epoch: mean losses per image, and mAP@0.5 (Darknet) and
+  AP@[.5:.95] (COCO) when validated (empty otherwise);
 - ``plots/losses.png``, ``plots/lr.png``, ``plots/map.png``;
 - ``tensorboard/`` when the ``tensorboard`` package is installed (optional, never required).
 """
@@ -13,6 +14,7 @@ import math
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
+EPOCH_FIELDS = ("epoch", "iteration", "lr", "loss", "box", "obj", "cls", "mAP50", "AP")
 ITER_FIELDS = ("iteration", "epoch", "lr", "loss", "box", "obj", "cls", "images_per_s", "size")
 
 
@@ -58,13 +60,7 @@ class RunLog:
 
     def log_epoch(self, row: Mapping[str, Any]) -> None:
         self.epochs.append(dict(row))
-        fields = list(row.keys())
-        if self.epoch_path.exists():
-            with self.epoch_path.open() as f:
-                header = next(csv.reader(f), None)
-            if header:
-                fields = header + [k for k in row if k not in header]
-        self._append(self.epoch_path, fields, row)
+        self._append(self.epoch_path, EPOCH_FIELDS, row)
         if self.writer is not None:
             for k, v in row.items():
                 if isinstance(v, (int, float)) and k not in ("epoch",):
