@@ -140,6 +140,15 @@ def sam(b: Builder) -> int:
     return b.sam(x)
 
 
+def dropblock_sam(b: Builder, use_sam: bool) -> Finish:
+    """The ``finish(level, x)`` of the YOLOv4 family: DropBlock (when the builder has it on),
+    then point-wise SAM when ``use_sam``, after each neck output."""
+    def finish(level: int, x: int) -> int:
+        x = b.dropblock()
+        return sam(b) if use_sam else x
+    return finish
+
+
 # -- necks ---------------------------------------------------------------------------------
 def upsample_merge(b: Builder, x: int, skip: int, channels: int, act: str, *,
                    lateral: bool = True) -> int:
@@ -225,3 +234,20 @@ def pan(b: Builder, feats: Sequence[int], top: int, channels: Sequence[int], act
         outs[level] = finish(level, block(b, channels[level]))
         head(level, outs[level])
     return outs
+
+
+def tiny_neck(b: Builder, top: int, skip: int, act: str, *, head: Head,
+              finish: Optional[Finish] = None) -> List[int]:
+    """YOLOv3-tiny / YOLOv4-tiny neck: a head on ``top`` (stride 32), then 1x1 conv 128,
+    upsample x2, route with the stride-16 map ``skip`` and a second head.
+
+    ``head``/``finish`` as :func:`fpn`, levels in cfg order (0: stride 32, 1: stride 16).
+    Returns both head inputs, in that order.
+    """
+    finish = finish or (lambda level, x: x)
+    coarse = finish(0, top)
+    head(0, coarse)
+    upsample_merge(b, top, skip, 128, act, lateral=False)
+    fine = finish(1, b.last)
+    head(1, fine)
+    return [coarse, fine]

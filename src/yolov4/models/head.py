@@ -6,7 +6,7 @@ way whatever the model.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional, Sequence, Union
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 from ..darknet.cfg import Section, make_section
 from .builder import Builder, ModelError
@@ -160,6 +160,22 @@ def yolo_head(b: Builder, filters: int, *, mask: Sequence[int], anchors: Sequenc
     b.conv(len(mask) * (5 + classes), 1, activation=pred_activation, bn=False)
     return b.yolo(mask=list(mask), anchors=list(anchors), classes=classes,
                   num=len(anchors) // 2, **keys)
+
+
+def level_heads(b: Builder, filters: Sequence[int], *, masks: Sequence[Sequence[int]],
+                anchors: Sequence[float], classes: int, keys: Sequence[Mapping[str, object]],
+                activation: str) -> Callable[[int, int], int]:
+    """The ``head(level, x)`` callback of the necks: a :func:`yolo_head` on output ``x``.
+
+    Level ``level`` gets ``filters[level]``, ``masks[level]`` and ``keys[level]``; the head
+    first routes back to ``x`` unless ``x`` is the last layer written.
+    """
+    def head(level: int, x: int) -> int:
+        if b.last != x:
+            b.route(x)
+        return yolo_head(b, filters[level], mask=masks[level], anchors=anchors,
+                         classes=classes, keys=keys[level], activation=activation)
+    return head
 
 
 def head_keys(official: Sequence[Mapping[str, object]], options: Optional[Mapping[str, object]],

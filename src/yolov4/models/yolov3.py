@@ -9,8 +9,8 @@ from typing import Any, List, Mapping, Optional, Sequence
 
 from ..darknet.cfg import Section
 from .builder import MODEL_ACTIVATIONS, Builder, check_choice
-from .common import conv_stack, fpn, sam as sam_block, spp_block, upsample_merge
-from .head import anchor_masks, head_keys, net_section, yolo_head
+from .common import conv_stack, dropblock_sam, fpn, spp_block, tiny_neck
+from .head import anchor_masks, head_keys, level_heads, net_section
 from .registry import register
 from .yolov4 import check_common, cspdarknet53
 
@@ -63,19 +63,11 @@ def yolov3(*, classes: int = 80, width: int = 416, height: int = 416,
     def block(b: Builder, c: int) -> int:
         return conv_stack(b, c, 5, act)
 
-    def finish(level: int, x: int) -> int:
-        x = b.dropblock()
-        return sam_block(b) if sam else x
-
-    def head(level: int, x: int) -> int:
-        if b.last != x:
-            b.route(x)
-        order = len(channels) - 1 - level  # heads are written coarsest first
-        return yolo_head(b, 2 * channels[level], mask=masks[order], anchors=anchors,
-                         classes=classes, keys=keys[order], activation=act)
-
-    fpn(b, feats, top, channels, act, block=block, head=head, finish=finish, lateral=False,
-        heads_top_first=True)
+    # fpn calls head(level) finest first; masks and keys are in cfg order (coarsest first)
+    head = level_heads(b, [2 * c for c in channels], masks=masks[::-1], anchors=anchors,
+                       classes=classes, keys=keys[::-1], activation=act)
+    fpn(b, feats, top, channels, act, block=block, head=head, finish=dropblock_sam(b, sam),
+        lateral=False, heads_top_first=True)
     return b.sections
 
 
@@ -103,13 +95,7 @@ def yolov3_tiny(*, classes: int = 80, width: int = 416, height: int = 416,
     b.conv(b.ch(1024), 3, activation=act)
     top = b.conv(b.ch(256), 1, activation=act)
 
-    def head(level: int, filters: int) -> int:
-        if sam:
-            sam_block(b)
-        return yolo_head(b, filters, mask=masks[level], anchors=anchors, classes=classes,
-                         keys=keys[level], activation=act)
-
-    head(0, 512)
-    upsample_merge(b, top, c4, 128, act, lateral=False)
-    head(1, 256)
+    head = level_heads(b, (512, 256), masks=masks, anchors=anchors, classes=classes,
+                       keys=keys, activation=act)
+    tiny_neck(b, top, c4, act, head=head, finish=dropblock_sam(b, sam))
     return b.sections

@@ -11,8 +11,8 @@ from typing import Any, List, Mapping, Optional, Sequence
 
 from ..darknet.cfg import Section
 from .builder import MODEL_ACTIVATIONS, Builder, ModelError, check_choice
-from .common import conv_stack, csp_stage, fpn, pan, res_stage, sam as sam_block, spp_block
-from .head import anchor_masks, head_keys, net_section, yolo_head
+from .common import conv_stack, csp_stage, dropblock_sam, fpn, pan, res_stage, spp_block
+from .head import anchor_masks, head_keys, level_heads, net_section
 from .registry import register
 
 #: [net] of yolov4.cfg (training values).
@@ -114,16 +114,8 @@ def yolov4(*, classes: int = 80, width: int = 608, height: int = 608,
     def block(b: Builder, c: int) -> int:
         return conv_stack(b, c, 5, neck_act)
 
-    def finish(level: int, x: int) -> int:
-        x = b.dropblock()
-        return sam_block(b) if sam else x
-
-    def head(level: int, x: int) -> int:
-        if b.last != x:
-            b.route(x)
-        return yolo_head(b, 2 * channels[level], mask=masks[level], anchors=anchors,
-                         classes=classes, keys=keys[level], activation=neck_act)
-
+    head = level_heads(b, [2 * c for c in channels], masks=masks, anchors=anchors,
+                       classes=classes, keys=keys, activation=neck_act)
     neck_fn = pan if neck == "pan" else fpn
-    neck_fn(b, feats, top, channels, neck_act, block=block, head=head, finish=finish)
+    neck_fn(b, feats, top, channels, neck_act, block=block, head=head, finish=dropblock_sam(b, sam))
     return b.sections

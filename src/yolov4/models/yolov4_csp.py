@@ -8,8 +8,8 @@ from typing import Any, List, Mapping, Optional, Sequence
 
 from ..darknet.cfg import Section
 from .builder import Builder
-from .common import csp_block, csp_spp_block, fpn, pan, sam as sam_block
-from .head import anchor_masks, head_keys, net_section, yolo_head
+from .common import csp_block, csp_spp_block, dropblock_sam, fpn, pan
+from .head import anchor_masks, head_keys, level_heads, net_section
 from .registry import register
 from .yolov4 import ANCHORS, MASKS, check_common, cspdarknet53
 
@@ -65,16 +65,8 @@ def yolov4_csp(*, classes: int = 80, width: int = 512, height: int = 512,
     def block(b: Builder, c: int) -> int:
         return csp_block(b, c, 2, act)
 
-    def finish(level: int, x: int) -> int:
-        x = b.dropblock()
-        return sam_block(b) if sam else x
-
-    def head(level: int, x: int) -> int:
-        if b.last != x:
-            b.route(x)
-        return yolo_head(b, 2 * channels[level], mask=masks[level], anchors=anchors,
-                         classes=classes, keys=keys[level], activation=act)
-
+    head = level_heads(b, [2 * c for c in channels], masks=masks, anchors=anchors,
+                       classes=classes, keys=keys, activation=act)
     neck_fn = pan if neck == "pan" else fpn
-    neck_fn(b, feats, top, channels, act, block=block, head=head, finish=finish)
+    neck_fn(b, feats, top, channels, act, block=block, head=head, finish=dropblock_sam(b, sam))
     return b.sections

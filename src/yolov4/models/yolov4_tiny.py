@@ -9,8 +9,8 @@ from typing import Any, List, Mapping, Optional, Sequence
 
 from ..darknet.cfg import Section
 from .builder import MODEL_ACTIVATIONS, Builder, check_choice
-from .common import sam as sam_block, upsample_merge
-from .head import anchor_masks, head_keys, net_section, yolo_head
+from .common import dropblock_sam, tiny_neck
+from .head import anchor_masks, head_keys, level_heads, net_section
 from .registry import register
 
 #: [net] of yolov4-tiny.cfg (training values).
@@ -77,13 +77,7 @@ def yolov4_tiny(*, classes: int = 80, width: int = 416, height: int = 416,
     b.conv(b.ch(512), 3, activation=act)
     top = b.conv(b.ch(256), 1, activation=act)
 
-    def head(level: int, filters: int) -> int:
-        if sam:
-            sam_block(b)
-        return yolo_head(b, filters, mask=masks[level], anchors=anchors, classes=classes,
-                         keys=keys[level], activation=act)
-
-    head(0, 512)
-    upsample_merge(b, top, c4, 128, act, lateral=False)
-    head(1, 256)
+    head = level_heads(b, (512, 256), masks=masks, anchors=anchors, classes=classes,
+                       keys=keys, activation=act)
+    tiny_neck(b, top, c4, act, head=head, finish=dropblock_sam(b, sam))
     return b.sections
