@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
 
 from ..errors import CfgError
 
@@ -110,27 +110,24 @@ class Section:
             raise self.error(f"key '{key}': expected a number, got '{raw}'", key) from None
 
     def get_ints(self, key: str, default: Optional[Sequence[int]] = None) -> List[int]:
-        raw = self.options.get(key)
-        if raw is None or raw == "":
-            if default is None:
-                raise self.error(f"missing required key '{key}'")
-            return list(default)
-        try:
-            return [int(v) for v in raw.split(",") if v != ""]
-        except ValueError:
-            raise self.error(f"key '{key}': expected integers separated by commas, got '{raw}'",
-                             key) from None
+        return self._get_list(key, default, int, "integers")
 
     def get_floats(self, key: str, default: Optional[Sequence[float]] = None) -> List[float]:
+        return self._get_list(key, default, float, "numbers")
+
+    def _get_list(self, key: str, default: Optional[Sequence[Any]], parse: Callable[[str], Any],
+                  what: str) -> List[Any]:
+        """Comma-separated ``key`` parsed item by item (empty items skipped); an empty value
+        counts as missing."""
         raw = self.options.get(key)
         if raw is None or raw == "":
             if default is None:
                 raise self.error(f"missing required key '{key}'")
             return list(default)
         try:
-            return [float(v) for v in raw.split(",") if v != ""]
+            return [parse(v) for v in raw.split(",") if v != ""]
         except ValueError:
-            raise self.error(f"key '{key}': expected numbers separated by commas, got '{raw}'",
+            raise self.error(f"key '{key}': expected {what} separated by commas, got '{raw}'",
                              key) from None
 
     def get_choice(self, key: str, default: str, choices: Iterable[str]) -> str:
