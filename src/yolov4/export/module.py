@@ -19,28 +19,20 @@ from typing import List, Sequence
 import torch
 from torch import Tensor, nn
 
+from ..layers.yolo import decode_cells
 from ..ops.nms import hard_nms
 
 
 def _decode(raw: Tensor, layer: nn.Module, in_h: Tensor, in_w: Tensor) -> Tensor:
-    """Raw ``Tensor[B, A, H, W, 5+C]`` -> decoded rows ``Tensor[B, H*W*A, 5+C]`` (Darknet order)."""
-    b, a, h, w, n = raw.shape
-    s = float(layer.scale_x_y)
-    txy, twh, rest = raw[..., 0:2], raw[..., 2:4], raw[..., 4:]
-    if not layer.new_coords:
-        txy = txy.sigmoid()
-        rest = rest.sigmoid()
-    if s != 1.0:
-        txy = txy * s - 0.5 * (s - 1.0)
-    gx = torch.arange(w, device=raw.device, dtype=raw.dtype).view(1, 1, 1, w)
-    gy = torch.arange(h, device=raw.device, dtype=raw.dtype).view(1, 1, h, 1)
-    cx = (txy[..., 0] + gx) / w
-    cy = (txy[..., 1] + gy) / h
+    """Raw ``Tensor[B, A, H, W, 5+C]`` -> decoded rows ``Tensor[B, H*W*A, 5+C]`` (Darknet order).
+
+    The anchors are divided by the traced input size (0-dim tensors), not a Python number, so
+    the exported graph follows a dynamic input size.
+    """
+    b, _, _, _, n = raw.shape
     anchors = layer.anchors[layer.mask].to(device=raw.device, dtype=raw.dtype)  # [A, 2] px
     size = torch.stack([in_w, in_h]).to(raw.dtype)
-    anchors = (anchors / size).view(1, -1, 1, 1, 2)
-    wh = 4.0 * twh * twh * anchors if layer.new_coords else torch.exp(twh) * anchors
-    out = torch.cat([cx.unsqueeze(-1), cy.unsqueeze(-1), wh, rest], -1)
+    out = decode_cells(raw, anchors / size, float(layer.scale_x_y), layer.new_coords)
     return out.permute(0, 2, 3, 1, 4).reshape(b, -1, n)
 
 

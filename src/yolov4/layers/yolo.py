@@ -61,27 +61,10 @@ class YoloLayer(nn.Module):
         """
         if raw.dtype in (torch.float16, torch.bfloat16):
             raw = raw.float()  # half-precision coordinates would be off by pixels: decode in fp32
-        _, _, h, w, _ = raw.shape
         neth, netw = input_hw
-        s = self.scale_x_y
-        txy, twh, rest = raw[..., 0:2], raw[..., 2:4], raw[..., 4:]
-        if not self.new_coords:
-            txy = txy.sigmoid()
-            rest = rest.sigmoid()
-        if s != 1.0:
-            txy = txy * s - 0.5 * (s - 1.0)
-        gx = torch.arange(w, device=raw.device, dtype=raw.dtype).view(1, 1, 1, w)
-        gy = torch.arange(h, device=raw.device, dtype=raw.dtype).view(1, 1, h, 1)
-        cx = (txy[..., 0] + gx) / w
-        cy = (txy[..., 1] + gy) / h
         anchors = self.anchors[self.mask].to(raw.dtype)  # [A, 2]
         scale = torch.tensor([1.0 / netw, 1.0 / neth], dtype=raw.dtype, device=raw.device)
-        anchors = (anchors.to(raw.device) * scale).view(1, -1, 1, 1, 2)
-        if self.new_coords:
-            wh = 4.0 * twh * twh * anchors
-        else:
-            wh = torch.exp(twh) * anchors
-        return torch.cat([cx.unsqueeze(-1), cy.unsqueeze(-1), wh, rest], -1)
+        return decode_cells(raw, anchors.to(raw.device) * scale, self.scale_x_y, self.new_coords)
 
     def forward(self, x: Tensor, input_hw: Tuple[int, int]) -> Tensor:
         """Train mode: raw ``Tensor[B, A, H, W, 5+C]``; eval mode: decoded (see :meth:`decode`)."""
@@ -91,3 +74,31 @@ class YoloLayer(nn.Module):
     def extra_repr(self) -> str:
         return (f"mask={self.mask}, classes={self.classes}, scale_x_y={self.scale_x_y}, "
                 f"new_coords={self.new_coords}")
+
+
+def decode_cells(raw: Tensor, anchors: Tensor, scale_x_y: float, new_coords: int) -> Tensor:
+    """Darknet's ``get_yolo_box`` on every cell: raw ``Tensor[B, A, H, W, 5+C]`` -> decoded.
+
+    ``anchors``: ``Tensor[A, 2]`` (w, h) already as fractions of the network input
+    (``aw/netw, ah/neth``), on ``raw``'s device and dtype. Returns ``Tensor[B, A, H, W, 5+C]``:
+    cx, cy, w, h as fractions of the input, objectness, class probabilities. Shared by
+    :meth:`YoloLayer.decode` and the export module (which passes traced input sizes).
+    """
+    _, _, h, w, _ = raw.shape
+    s = scale_x_y
+    txy, twh, rest = raw[..., 0:2], raw[..., 2:4], raw[..., 4:]
+    if not new_coords:
+        txy = txy.sigmoid()
+        rest = rest.sigmoid()
+    if s != 1.0:
+        txy = txy * s - 0.5 * (s - 1.0)
+    gx = torch.arange(w, device=raw.device, dtype=raw.dtype).view(1, 1, 1, w)
+    gy = torch.arange(h, device=raw.device, dtype=raw.dtype).view(1, 1, h, 1)
+    cx = (txy[..., 0] + gx) / w
+    cy = (txy[..., 1] + gy) / h
+    anchors = anchors.view(1, -1, 1, 1, 2)
+    if new_coords:
+        wh = 4.0 * twh * twh * anchors
+    else:
+        wh = torch.exp(twh) * anchors
+    return torch.cat([cx.unsqueeze(-1), cy.unsqueeze(-1), wh, rest], -1)
