@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 DARKNET = SHARED / "darknet"
@@ -15,3 +16,13 @@ def shared_darknet() -> Path:
     if not DARKNET.is_dir():
         pytest.skip("../shared/darknet is absent (official cfgs, weights and photos)")
     return DARKNET
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op torch thread for a whole test module (tiny tensors: avoids OpenMP stalls on
+    the shared 2-core machine). Use with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -10,13 +10,8 @@ from yolov4.loss.box_loss import dx_box_iou, yolo_box_deltas
 from yolov4.ops.boxes import bbox_similarity, box_convert
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread avoids OpenMP stalls on the shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# tiny tensors: one intra-op thread for the module (conftest.one_thread)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 

@@ -17,12 +17,8 @@ import torch
 from yolov4.loss import LayerSpec, YoloLoss, dx_box_iou
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# tiny tensors: one intra-op thread for the module (conftest.one_thread)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def logistic(v):

@@ -14,13 +14,8 @@ from yolov4.errors import CfgError
 from yolov4.loss import LayerSpec, YoloLoss, dx_box_iou
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread avoids OpenMP stalls on the shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# tiny tensors: one intra-op thread for the module (conftest.one_thread)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 ANCHORS = [[10, 14], [23, 27], [37, 58], [81, 82], [135, 169], [344, 319]]
