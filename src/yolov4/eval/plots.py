@@ -8,7 +8,7 @@ precision/recall at each rank of its detections sorted by score.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Sequence
+from typing import Callable, List, Sequence
 
 import numpy as np
 
@@ -51,17 +51,26 @@ def f1_on_grid(m: DarknetMetrics, c: int) -> np.ndarray:
     return out
 
 
-def plot_pr_curves(m: DarknetMetrics, names: Sequence[str], path: Path) -> Path:
-    fig = _figure()
-    ax = fig.add_subplot(111)
+def _class_curves(ax, m: DarknetMetrics, names: Sequence[str],
+                  on_grid: Callable[[DarknetMetrics, int], np.ndarray],
+                  label: Callable[[int], str]) -> List[np.ndarray]:
+    """Draw ``on_grid(m, c)`` of every class with truths on ``ax`` (thin lines, labelled by
+    ``label(c)``; grey and unlabelled beyond 20 classes) and return the curves."""
     valid = [c for c in range(len(names)) if m.truths[c] > 0]
     few = len(valid) <= 20
     curves = []
     for c in valid:
-        g = pr_on_grid(m, c)
+        g = on_grid(m, c)
         curves.append(g)
         ax.plot(GRID, g, lw=1, alpha=0.9 if few else 0.3, color=None if few else "grey",
-                label=f"{names[c]} {m.ap[c]:.3f}" if few else None)
+                label=label(c) if few else None)
+    return curves
+
+
+def plot_pr_curves(m: DarknetMetrics, names: Sequence[str], path: Path) -> Path:
+    fig = _figure()
+    ax = fig.add_subplot(111)
+    curves = _class_curves(ax, m, names, pr_on_grid, lambda c: f"{names[c]} {m.ap[c]:.3f}")
     if curves:
         ax.plot(GRID, np.mean(curves, 0), lw=3, color="blue",
                 label=f"all classes mAP@{m.iou_thresh:.2f} {m.map:.3f}")
@@ -75,14 +84,7 @@ def plot_pr_curves(m: DarknetMetrics, names: Sequence[str], path: Path) -> Path:
 def plot_f1_confidence(m: DarknetMetrics, names: Sequence[str], path: Path) -> Path:
     fig = _figure()
     ax = fig.add_subplot(111)
-    valid = [c for c in range(len(names)) if m.truths[c] > 0]
-    few = len(valid) <= 20
-    curves = []
-    for c in valid:
-        g = f1_on_grid(m, c)
-        curves.append(g)
-        ax.plot(GRID, g, lw=1, alpha=0.9 if few else 0.3, color=None if few else "grey",
-                label=names[c] if few else None)
+    curves = _class_curves(ax, m, names, f1_on_grid, lambda c: names[c])
     if curves:
         mean = np.mean(curves, 0)
         k = int(mean.argmax())
