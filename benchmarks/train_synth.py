@@ -51,7 +51,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="runs/bench_synth")
     ap.add_argument("--epochs", type=int, default=60,
-                    help="epochs of the small model from scratch (the demo recipe trains 25)")
+                    help="epochs of the small model from scratch (the demo recipe trains 35)")
     ap.add_argument("--ft-epochs", type=int, default=6, help="epochs of each yolov4-tiny run")
     ap.add_argument("--shared", default=str(HERE.parent.parent / "shared" / "darknet"))
     ap.add_argument("--skip-scratch", action="store_true")
