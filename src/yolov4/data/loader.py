@@ -20,6 +20,7 @@ mini-batch: use ``every = 10 * subdivisions`` to match Darknet exactly.
 from __future__ import annotations
 
 import math
+import multiprocessing
 from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
 
 import cv2
@@ -267,6 +268,24 @@ def _worker_init(_: int) -> None:
     torch.set_num_threads(1)
 
 
+def worker_context(workers: int) -> Optional[Any]:
+    """The multiprocessing context for loader workers (``None`` when ``workers == 0``).
+
+    Workers start from a clean ``forkserver`` process, not by forking this one: a process whose
+    OpenCV (pthreads) or OpenMP thread pools are running deadlocks when forked children touch
+    those pools (seen: ``cv2.setNumThreads`` hanging in ``pthread_cond_destroy``). The server
+    imports torch, OpenCV and this module once, so each worker still starts in milliseconds.
+    """
+    if not workers:
+        return None
+    methods = multiprocessing.get_all_start_methods()
+    if "forkserver" not in methods:
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["torch", "cv2", __name__])
+    return ctx
+
+
 def _prepare(dataset: Any, cache: bool, training: bool) -> Any:
     if training and hasattr(dataset, "for_training"):
         dataset = dataset.for_training()
@@ -296,6 +315,7 @@ def train_loader(dataset: Any, config: AugmentConfig = AugmentConfig(), *, batch
     return DataLoader(AugmentedDataset(data, config), batch_sampler=sampler, collate_fn=collate,
                       num_workers=workers, pin_memory=pin_memory,
                       worker_init_fn=_worker_init if workers else None,
+                      multiprocessing_context=worker_context(workers),
                       persistent_workers=False)
 
 
@@ -309,4 +329,5 @@ def val_loader(dataset: Any, *, size: Size = 608, letterbox: bool = True, batch_
     ds = ResizedDataset(data, size, letterbox, fill)
     fn = collate if with_meta else _collate3
     return DataLoader(ds, batch_size=batch_size, shuffle=False, collate_fn=fn,
-                      num_workers=workers, worker_init_fn=_worker_init if workers else None)
+                      num_workers=workers, worker_init_fn=_worker_init if workers else None,
+                      multiprocessing_context=worker_context(workers))

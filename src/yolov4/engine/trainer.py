@@ -241,6 +241,7 @@ class Trainer:
         loader = DataLoader(self.loader.dataset, batch_sampler=batches, collate_fn=collate,
                             num_workers=self.loader.num_workers,
                             worker_init_fn=self.loader.worker_init_fn,
+                            multiprocessing_context=self.loader.multiprocessing_context,
                             generator=torch.Generator())  # keeps the global RNG untouched
         group: list = []
         for mini in loader:
