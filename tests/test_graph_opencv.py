@@ -24,10 +24,10 @@ from yolov4.darknet.graph import Darknet
 
 cv2 = pytest.importorskip("cv2")
 
-#: cfg -> (input size, width divisor): the big graphs run with every non-head conv 8x narrower
-#: (same layer graph, 64x fewer weights) to keep CPU time small; YOLOV4_FULL_PARITY=1 runs them
-#: at full width (measured: all within 1.4e-5 of OpenCV).
-FULL = os.environ.get("YOLOV4_FULL_PARITY") == "1"
+#: cfg -> (input size, width divisor). Every cfg runs at its official width by default (the
+#: whole file set takes ~15 s of CPU); YOLOV4_FULL_PARITY=0 runs the big graphs with every
+#: non-head conv 8x narrower (same layer graph, 64x fewer weights) for a quicker local loop.
+FULL = os.environ.get("YOLOV4_FULL_PARITY", "1") != "0"
 CFGS = {"yolov4.cfg": (64, 8), "yolov4-custom.cfg": (64, 8), "yolov4-csp.cfg": (64, 8),
         "yolov3.cfg": (64, 8), "csresnext50-panet-spp.cfg": (64, 8),
         "csdarknet53-omega.cfg": (64, 8), "yolov4-tiny.cfg": (128, 1),
