@@ -41,9 +41,10 @@ YOLO_KEYS = {"jitter": float, "resize": float}
 
 
 @dataclass(frozen=True)
-class AugmentConfig:
+class AugmentConfig(ImageAug):
     """Every training augmentation switch. Defaults are Darknet's defaults (``parse_net_options``
-    and ``parse_yolo``), with our own additions off.
+    and ``parse_yolo``), with our own additions off. The first fields (``jitter`` ...
+    ``gaussian_noise``, same order and defaults) are inherited from :class:`ImageAug`.
 
     Darknet keys: ``jitter`` ``resize`` ``letter_box`` ``flip`` ``hue`` ``saturation``
     ``exposure`` ``blur`` ``gaussian_noise`` ``mosaic`` ``mosaic_bound`` ``mixup`` ``cutmix``.
@@ -54,15 +55,6 @@ class AugmentConfig:
     ``min_box_size``/``min_visible`` (:class:`BoxRules`).
     """
 
-    jitter: float = 0.2
-    resize: float = 1.0
-    letter_box: bool = False
-    flip: bool = True
-    hue: float = 0.0
-    saturation: float = 1.0
-    exposure: float = 1.0
-    blur: int = 0
-    gaussian_noise: float = 0.0
     mosaic: bool = False
     mosaic_bound: bool = False
     mixup: bool = False
@@ -149,8 +141,7 @@ class AugmentConfig:
 
     @property
     def image_aug(self) -> ImageAug:
-        return ImageAug(self.jitter, self.resize, self.letter_box, self.flip, self.hue,
-                        self.saturation, self.exposure, self.blur, self.gaussian_noise)
+        return ImageAug(**{f.name: getattr(self, f.name) for f in fields(ImageAug)})
 
 
 def training_triple(sample: Sample) -> Triple:
