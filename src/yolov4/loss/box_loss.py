@@ -121,15 +121,8 @@ def dx_box_iou(pred: Tensor, truth: Tensor, kind: str) -> Tensor:
         g_b = (gC * dU_b - U * dC_b) / gC2
         g_l = (gC * dU_l - U * dC_l) / gC2
         g_r = (gC * dU_r - U * dC_r) / gC2
-        pos_c = gC > 0
-        p_dt = torch.where(pos_c, p_dt + g_t, p_dt)
-        p_db = torch.where(pos_c, p_db + g_b, p_db)
-        p_dl = torch.where(pos_c, p_dl + g_l, p_dl)
-        p_dr = torch.where(pos_c, p_dr + g_r, p_dr)
-        p_dt = torch.where(no_overlap, g_t, p_dt)
-        p_db = torch.where(no_overlap, g_b, p_db)
-        p_dl = torch.where(no_overlap, g_l, p_dl)
-        p_dr = torch.where(no_overlap, g_r, p_dr)
+        p_dt, p_db, p_dl, p_dr = (_add_penalty(p, g, gC > 0, no_overlap) for p, g in
+                                  ((p_dt, g_t), (p_db, g_b), (p_dl, g_l), (p_dr, g_r)))
 
     p_dx = p_dl + p_dr
     p_dy = p_dt + p_db
@@ -155,16 +148,15 @@ def dx_box_iou(pred: Tensor, truth: Tensor, kind: str) -> Tensor:
             alpha = ar_loss / (1 - I / U + ar_loss + 0.000001)
             d_w = d_w + alpha * (8 / (math.pi ** 2) * diff * ph)
             d_h = d_h + alpha * (-8 / (math.pi ** 2) * diff * pw)
-        pos_c = C > 0
-        p_dx = torch.where(pos_c, p_dx + d_x, p_dx)
-        p_dy = torch.where(pos_c, p_dy + d_y, p_dy)
-        p_dw = torch.where(pos_c, p_dw + d_w, p_dw)
-        p_dh = torch.where(pos_c, p_dh + d_h, p_dh)
-        p_dx = torch.where(no_overlap, d_x, p_dx)
-        p_dy = torch.where(no_overlap, d_y, p_dy)
-        p_dw = torch.where(no_overlap, d_w, p_dw)
-        p_dh = torch.where(no_overlap, d_h, p_dh)
+        p_dx, p_dy, p_dw, p_dh = (_add_penalty(p, d, C > 0, no_overlap) for p, d in
+                                  ((p_dx, d_x), (p_dy, d_y), (p_dw, d_w), (p_dh, d_h)))
     return torch.stack((p_dx, p_dy, p_dw, p_dh), -1)
+
+
+def _add_penalty(p: Tensor, g: Tensor, pos: Tensor, no_overlap: Tensor) -> Tensor:
+    """``dx_box_iou``'s two statements per gradient, elementwise:
+    ``if (C > 0) p += g;`` then ``if (Iw <= 0 || Ih <= 0) p = g;`` (the penalty term only)."""
+    return torch.where(no_overlap, g, torch.where(pos, p + g, p))
 
 
 def yolo_box_deltas(o4: Tensor, cell_x: Tensor, cell_y: Tensor, anchor_wh: Tensor,
