@@ -10,8 +10,8 @@ from yolov4.darknet.cfg import parse_cfg_text
 from yolov4.darknet.graph import Darknet
 import pytest
 
-from yolov4.optimize import (FastMish, PackedConv2d, fast_mish, optimize_for_inference,
-                             packing_available, replace_mish)
+from yolov4.optimize import (FastMish, PackedConv2d, compiled_mish, fast_mish,
+                             optimize_for_inference, packing_available, replace_mish)
 from yolov4.predict import Detector
 from test_predict import TINY_CFG
 
@@ -25,6 +25,32 @@ def test_fast_mish_matches_float64_mish():
     rel = ((got - ref).abs() / ref.abs().clamp(min=1e-30))[small & (ref.abs() > 1e-20)]
     assert rel.max() <= 1e-5
     assert torch.isfinite(fast_mish(torch.tensor([-1e30, 1e30, 0.0]))).all()
+
+
+def test_compiled_mish_matches_float64_mish():
+    fn = compiled_mish()
+    if fn is None:
+        pytest.skip("torch.compile is not available here (the eager form is used)")
+    x = torch.linspace(-120, 120, 48001).view(1, 1, 1, -1)
+    ref = F.mish(x.double())
+    with torch.no_grad():
+        got = fn(x).double()
+        assert (got - ref).abs().max() <= 4e-6
+        small = (x.abs() < 30) & (ref.abs() > 1e-20)
+        assert (((got - ref).abs() / ref.abs().clamp(min=1e-30))[small]).max() <= 1e-5
+        xc = torch.randn(1, 6, 5, 7).contiguous(memory_format=torch.channels_last)
+        yc = fn(xc)  # channels-last in, channels-last out, same values
+        assert yc.is_contiguous(memory_format=torch.channels_last)
+        assert torch.allclose(yc, F.mish(xc), atol=4e-6)
+        xb = x.to(torch.bfloat16)  # bf16: within bf16 rounding of the exact Mish
+        assert (fn(xb).double() - F.mish(xb.double())).abs().max() <= 0.5 + 1e-3
+        assert ((fn(xb).double() - F.mish(xb.double())).abs() / F.mish(xb.double()).abs()
+                .clamp(min=1e-3))[small].max() <= 1e-2
+    m = FastMish(compiled=True)
+    with torch.no_grad():
+        assert torch.allclose(m(xc), F.mish(xc), atol=4e-6)
+    xg = xc.clone().requires_grad_()  # with autograd the eager form runs (no compiled graph)
+    assert torch.allclose(m(xg), F.mish(xc), atol=4e-6)
 
 
 @pytest.mark.parametrize("act", ["mish", "leaky", "logistic"])

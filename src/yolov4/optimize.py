@@ -6,7 +6,10 @@ All keep fp32 results within ~1e-5 relative of the plain network (checked in tes
   ``x · tanh(softplus(x))`` (with ``u = 1 + eˣ = 1/(1 − σ)``: ``tanh(ln u) = (u² − 1)/(u² + 1)``)
   — built from vectorised sigmoid and in-place arithmetic; ~6x faster than ``F.mish`` on CPU
   (measured 31.7 -> 5.3 ms on 2.8M elements, 2 threads), max abs error 1e-6, no cancellation
-  for large negative x (``σ(2 − σ)`` keeps ``2eˣ`` exactly);
+  for large negative x (``σ(2 − σ)`` keeps ``2eˣ`` exactly); by default that expression is
+  compiled by ``torch.compile`` into one fused loop (:func:`compiled_mish`, another 2.8x in fp32
+  and 4x in bf16; Mish was 13% of optimized fp32 yolov4 and 24% of bf16), with the eager form as
+  the fallback where no compiler is available;
 - **channels-last** memory format for weights and activations (oneDNN's native layout);
 - **pre-packed oneDNN convolutions** (``torch.ops.mkldnn._convolution_pointwise`` with weights
   reordered once by ``_reorder_convolution_weight``, the kernels PyTorch's own freezing pass
@@ -28,35 +31,82 @@ from torch import Tensor, nn
 
 
 def fast_mish(x: Tensor) -> Tensor:
-    """Mish ``x · tanh(softplus(x))`` via one sigmoid (see the module docstring)."""
+    """Mish ``x · tanh(softplus(x))`` via one sigmoid (see the module docstring).
+
+    With ``n = σ(2 − σ)`` the denominator ``1 + (1 − σ)²`` is exactly ``2 − n``, so six
+    elementwise passes suffice (no cancellation: ``n ≈ 2σ`` and ``2 − n ≈ 2`` for x ≪ 0)."""
     s = torch.sigmoid(x)
     num = torch.rsub(s, 2.0).mul_(s)  # σ(2 − σ) = 1 − (1 − σ)²
-    den = torch.rsub(s, 1.0)
-    den.mul_(den).add_(1.0)  # 1 + (1 − σ)²
-    return num.div_(den).mul_(x)
+    return num.div_(torch.rsub(num, 2.0)).mul_(x)
+
+
+def _mish_expression(x: Tensor) -> Tensor:
+    s = torch.sigmoid(x)
+    n = s * (2.0 - s)
+    return x * n / (2.0 - n)
+
+
+_COMPILED_MISH = None  # None: not tried yet; False: torch.compile unavailable here
+
+
+def compiled_mish():
+    """The sigmoid-form Mish compiled by ``torch.compile`` (Inductor) into one fused loop:
+    ~2.8x faster than :func:`fast_mish` on CPU in fp32, ~4x in bf16 (measured 5.0 -> 1.8 ms and
+    5.3 -> 1.3 ms on ``[1, 64, 208, 208]``, 2 threads). Compiled once per process (dynamic
+    shapes) and checked against :func:`fast_mish`; ``None`` when compilation is unavailable
+    (no C++ compiler, unsupported platform) so callers fall back to the eager form."""
+    global _COMPILED_MISH
+    if _COMPILED_MISH is None:
+        _COMPILED_MISH = False
+        try:
+            import logging
+            import warnings
+
+            fn = torch.compile(_mish_expression, dynamic=True)
+            probe = torch.linspace(-40, 40, 2 * 3 * 5 * 7).view(2, 3, 5, 7)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                logging.getLogger("torch._dynamo").setLevel(logging.ERROR)
+                with torch.no_grad():
+                    ok = torch.allclose(fn(probe), fast_mish(probe), atol=1e-5, rtol=1e-5)
+            if ok:
+                _COMPILED_MISH = fn
+        except Exception:  # noqa: BLE001 - any compiler/toolchain failure means "not here"
+            _COMPILED_MISH = False
+    return _COMPILED_MISH or None
 
 
 class FastMish(nn.Module):
-    """Drop-in Mish module using :func:`fast_mish`."""
+    """Drop-in Mish module using :func:`fast_mish`, or :func:`compiled_mish` when
+    ``compiled`` (falls back to the eager form if compilation fails at run time)."""
+
+    def __init__(self, compiled: bool = False) -> None:
+        super().__init__()
+        self.fn = compiled_mish() if compiled else None
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.fn is not None and x.device.type == "cpu" and not torch.is_grad_enabled():
+            try:
+                return self.fn(x)
+            except Exception:  # noqa: BLE001 - e.g. a shape the compiler rejects
+                self.fn = None
         return fast_mish(x)
 
     def extra_repr(self) -> str:
-        return "mish (sigmoid form)"
+        return "mish (sigmoid form" + (", compiled)" if self.fn is not None else ")")
 
 
-def replace_mish(module: nn.Module) -> int:
+def replace_mish(module: nn.Module, compiled: bool = False) -> int:
     """Swap every Mish activation (Darknet ``Activation('mish')`` or ``nn.Mish``) for
-    :class:`FastMish`, in place; returns how many."""
+    :class:`FastMish` (``compiled``: its Inductor-compiled form), in place; returns how many."""
     count = 0
     for name, child in list(module.named_children()):
         if isinstance(child, nn.Mish) or getattr(child, "name", None) == "mish" and \
                 type(child).__name__ == "Activation":
-            setattr(module, name, FastMish())
+            setattr(module, name, FastMish(compiled))
             count += 1
         else:
-            count += replace_mish(child)
+            count += replace_mish(child, compiled)
     return count
 
 
@@ -149,7 +199,7 @@ def to_bfloat16(net: nn.Module) -> nn.Module:
 def optimize_for_inference(net: nn.Module, example: Optional[Tensor] = None, *,
                            channels_last: bool = True, fast_mish: bool = True,
                            pack: bool = True, winograd: bool = False,
-                           bf16: bool = False) -> nn.Module:
+                           bf16: bool = False, compile_mish: bool = True) -> nn.Module:
     """Apply the optimisations in place (``net`` should be fused and in eval mode).
 
     Args:
@@ -157,13 +207,17 @@ def optimize_for_inference(net: nn.Module, example: Optional[Tensor] = None, *,
             and to time the Winograd candidates (both skipped without it).
         bf16: run in bfloat16 (:func:`to_bfloat16`; reduced precision — feed
             ``x.to(net.input_dtype)``); Winograd is skipped then.
+        compile_mish: run Mish as one loop compiled by ``torch.compile`` (:func:`compiled_mish`;
+            a few seconds of compilation once per process, silently the eager
+            :func:`fast_mish` where no compiler is available).
     Returns:
         ``net``; feed it channels-last inputs (``x.contiguous(memory_format=torch.channels_last)``)
         when ``channels_last`` is set — other layouts still work, only slower.
     """
     net.eval()
     if fast_mish:
-        replace_mish(net)
+        on_cpu = example is None or example.device.type == "cpu"
+        replace_mish(net, compiled=compile_mish and on_cpu)
     if channels_last:
         net.to(memory_format=torch.channels_last)
     if bf16:

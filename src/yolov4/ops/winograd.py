@@ -113,8 +113,9 @@ def winograd_autotune(module: nn.Module, example: Tensor, runs: int = 5,
                       min_channels: int = 32, margin: float = 0.8) -> int:
     """Replace an eligible conv only where Winograd is measured faster on this machine.
 
-    Runs ``module(example)`` once to record each eligible conv's input, times direct and
-    Winograd alternately (median of ``runs``) on it, and swaps Winograd in where it takes less
+    Runs ``module(example)`` once to record each eligible conv's input, times the direct
+    convolution (pre-packed by oneDNN, as :func:`yolov4.optimize.pack_convolutions` would run
+    it) and Winograd alternately (median of ``runs``) on it, and swaps Winograd in where it takes less
     than ``margin`` of the direct time (a margin, as timings on a busy CPU are noisy); then
     keeps those swaps only if the whole ``module(example)`` is faster with them.
     Returns how many were swapped.
@@ -150,11 +151,13 @@ def winograd_autotune(module: nn.Module, example: Tensor, runs: int = 5,
         parent = module.get_submodule(parent_name) if parent_name else module
         conv = getattr(parent, attr)
         wg = WinogradConv2d(conv).to(conv.weight.device)
-        t_wg, t_direct = timed(wg, conv, x)
+        direct = _packed(conv, x)
+        t_wg, t_direct = timed(wg, direct, x)
         if t_wg < margin * t_direct:
-            swaps.append((parent, attr, conv, wg))
+            swaps.append((parent, attr, direct, wg))
     if not swaps:
         return 0
+    originals = [getattr(parent, attr) for parent, attr, _, _ in swaps]
 
     def use(winograd: bool):
         def run(x):
@@ -167,6 +170,17 @@ def winograd_autotune(module: nn.Module, example: Tensor, runs: int = 5,
     # network is faster with them
     t_wg, t_direct = timed(use(True), use(False), example)
     keep = t_wg < t_direct
-    for parent, attr, conv, wg in swaps:
+    for (parent, attr, _, wg), conv in zip(swaps, originals):
         setattr(parent, attr, wg if keep else conv)
     return len(swaps) if keep else 0
+
+
+def _packed(conv: nn.Conv2d, x: Tensor) -> nn.Module:
+    """The direct convolution Winograd competes with: the pre-packed oneDNN kernel that
+    :func:`yolov4.optimize.pack_convolutions` would use (fp32 CPU), else ``conv`` itself."""
+    from ..optimize import PackedConv2d, packing_available
+
+    if packing_available() and x.device.type == "cpu" and x.dtype == torch.float32 \
+            and conv.padding_mode == "zeros":
+        return PackedConv2d(conv, x.shape)
+    return conv
