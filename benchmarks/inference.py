@@ -10,8 +10,9 @@ batch 1 after warm-up of:
 - ``channels_last``: the same in channels-last memory format;
 - ``onnxruntime``: ONNX export (with decode) in ONNX Runtime, fp32;
 - ``optimized``: ``yolov4.optimize.optimize_for_inference`` — channels-last, Mish via one
-  sigmoid, pre-packed oneDNN convolutions with fused activations; fp32 (``--winograd`` adds a
-  row with autotuned Winograd F(4x4, 3x3) convolutions on top);
+  sigmoid compiled by ``torch.compile`` into one loop, pre-packed oneDNN convolutions with fused
+  activations; fp32 (``--winograd`` adds a row with Winograd F(4x4, 3x3) convolutions where
+  the autotune measures them faster than the packed kernels);
 - ``bf16``: the same network cast to bfloat16 (decode in fp32);
 - ``ort-int8``: ONNX Runtime with static int8 QDQ quantisation (per-channel weights,
   calibrated on the shared photos, head convolutions and the decode left in fp32).
