@@ -72,9 +72,6 @@ def layer_tensors(net: "Darknet", index: int) -> List[torch.Tensor]:
     return []
 
 
-_layer_tensors = layer_tensors  # older name, used by yolov4.engine.starting
-
-
 def _describe(net: "Darknet", index: int) -> str:
     s = net.specs[index].section
     return f"layer {index} [{s.type}] ({s.source}:{s.line})"

@@ -25,7 +25,7 @@ from typing import Dict, List, Optional, Union
 import numpy as np
 import torch
 
-from ..darknet.weights import _layer_tensors, read_header
+from ..darknet.weights import layer_tensors, read_header
 from ..errors import WeightsError
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -55,7 +55,7 @@ def init_from_weights(net, path: PathLike, *, upto: Optional[int] = None) -> Lis
         raise WeightsError(f"{path}: {len(data)} bytes is not a header plus whole float32 values")
     body = (len(data) - hsize) // 4
     n_layers = len(net.layers)
-    counts = [sum(t.numel() for t in _layer_tensors(net, i)) for i in range(n_layers)]
+    counts = [sum(t.numel() for t in layer_tensors(net, i)) for i in range(n_layers)]
     if upto is not None:
         net.load_weights(path, upto=upto)
         net.seen = 0
@@ -103,7 +103,7 @@ def _init_other_classes(net, path: Path, data: bytes, hsize: int, body: int,
     offset = 0
     with torch.no_grad():
         for i in range(len(net.layers)):
-            tensors = _layer_tensors(net, i)
+            tensors = layer_tensors(net, i)
             if i in heads:
                 offset += int(round(per_filter[i] * heads[i] * (5 + c_file)))
                 continue
