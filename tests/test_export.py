@@ -133,5 +133,13 @@ def test_export_cli(tmp_path, capsys):
                  "--out", str(tmp_path / "dk")]) == 0
     assert (tmp_path / "dk.cfg").exists() and (tmp_path / "dk.weights").exists()
     capsys.readouterr()
+
+
+def test_export_openvino_missing_package_is_one_line(tmp_path, capsys, monkeypatch):
+    import sys
+    cfg = tmp_path / "tiny.cfg"
+    cfg.write_text(TINY_CFG)
+    monkeypatch.setitem(sys.modules, "openvino", None)  # import fails as if not installed
     assert main(["export", "--model", str(cfg), "--format", "openvino"]) == 2
-    assert "openvino" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "pip install 'yolov4[openvino]'" in err and "Traceback" not in err

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -35,6 +35,8 @@ from .postprocess import NmsSettings, nms_settings_from_sections, postprocess
 from .preprocess import RESIZE_KINDS, as_rgb_image, load_image, preprocess
 from .sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES, is_video, open_video, resolve_images  # noqa: F401
 
+#: Inference engines of :class:`Detector`.
+BACKENDS = ("torch", "openvino")
 PathLike = Union[str, "os.PathLike[str]"]
 Size = Union[int, Tuple[int, int], Sequence[int]]
 
@@ -196,8 +198,13 @@ class Detector:
         optimize: CPU speed-ups of :func:`yolov4.optimize.optimize_for_inference` (fast Mish,
             channels-last, pre-packed oneDNN convs with fused activations; fp32 results equal
             within ~1e-5).
-        bf16: with ``optimize``, run the network in bfloat16 (reduced precision, ~1.6x faster
-            again on CPUs with AVX512-BF16/AMX; the box decode stays fp32).
+        bf16: run the network in bfloat16 (reduced precision; CPUs with AVX512-BF16/AMX):
+            with ``optimize`` in torch (~1.6x faster again, the box decode stays fp32), or with
+            ``backend="openvino"`` as OpenVINO's inference precision.
+        backend: ``"torch"`` (default) or ``"openvino"``: the network compiled by OpenVINO for
+            the CPU (:class:`yolov4.export.openvino.OpenVinoRunner`; optional dependency; the
+            fastest CPU path for Mish models, see ``benchmarks/RESULTS.md``). Pre- and
+            post-processing are the same for both.
     """
 
     def __init__(self, model: Union[str, PathLike, nn.Module], weights: Optional[PathLike] = None,
@@ -207,8 +214,13 @@ class Detector:
                  beta: Optional[float] = None, resize: str = "darknet", agnostic: bool = False,
                  max_det: Optional[int] = 300, multi_label: bool = True, sigma: float = 0.5,
                  fuse: bool = True, classes: Optional[int] = None,
-                 optimize: bool = False, bf16: bool = False) -> None:
+                 optimize: bool = False, bf16: bool = False, backend: str = "torch") -> None:
         dev = torch.device(device)
+        if backend not in BACKENDS:
+            raise YoloError(f"backend must be one of {BACKENDS}, got '{backend}'")
+        if backend == "openvino" and (dev.type != "cpu" or optimize):
+            raise YoloError("backend 'openvino' runs on the CPU and replaces optimize=True; "
+                            "drop device/optimize")
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise YoloError("device 'cuda' requested but CUDA is not available")
         if resize not in RESIZE_KINDS:
@@ -233,13 +245,20 @@ class Detector:
                 raise DataError(f"names: {len(self.names)} given but the model has "
                                 f"{self.classes} classes")
         self.width, self.height = _input_size(size, net)
-        if optimize:
+        self.backend = backend
+        self.runner: Callable[[torch.Tensor], List[torch.Tensor]] = self.net
+        if backend == "openvino":
+            from .export.openvino import OpenVinoRunner
+
+            self.runner = OpenVinoRunner(self.net, (self.width, self.height),
+                                         precision="bf16" if bf16 else "fp32")
+        elif optimize:
             from .optimize import optimize_for_inference
 
             optimize_for_inference(self.net, torch.rand(1, 3, self.height, self.width,
                                                         device=dev), bf16=bf16)
         elif bf16:
-            raise YoloError("bf16 inference needs optimize=True")
+            raise YoloError("bf16 inference needs optimize=True or backend='openvino'")
         sections = getattr(net, "sections", [])
         cfg_kind, cfg_beta = nms_settings_from_sections(sections)
         kind = cfg_kind if nms is None else nms
@@ -274,7 +293,7 @@ class Detector:
         if getattr(self.net, "channels_last", False):
             batch = batch.contiguous(memory_format=torch.channels_last)
         batch = batch.to(getattr(self.net, "input_dtype", torch.float32))
-        outputs = self.net(batch)
+        outputs = self.runner(batch)
         results = postprocess([o.float() for o in outputs], transforms, self.settings)
         dets = []
         for i, (boxes, scores, ids) in enumerate(results):

@@ -47,9 +47,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--optimize", action="store_true",
                    help="CPU speed-ups: channels-last, fast Mish, pre-packed oneDNN convolutions "
                         "(fp32 results unchanged within 1e-5)")
+    p.add_argument("--backend", choices=("torch", "openvino"), default="torch",
+                   help="inference engine: torch, or OpenVINO on the CPU (optional package "
+                        "'openvino'; the fastest CPU path for yolov4, see benchmarks/RESULTS.md)")
     p.add_argument("--bf16", action="store_true",
-                   help="with --optimize: bfloat16 network (reduced precision, faster on "
-                        "AVX512-BF16/AMX CPUs)")
+                   help="bfloat16 network with --optimize or --backend openvino (reduced "
+                        "precision, faster on AVX512-BF16/AMX CPUs)")
     p.add_argument("--batch-size", type=int, default=1, help="images per forward pass")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-image lines")
     p.set_defaults(func=run)
@@ -87,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     det = Detector(args.model, args.weights, names=args.names, size=size, conf=args.conf,
                    iou=args.iou, nms=args.nms, letterbox=args.letterbox, device=args.device,
                    agnostic=args.agnostic, max_det=args.max_det, optimize=args.optimize,
-                   bf16=args.bf16)
+                   bf16=args.bf16, backend=args.backend)
     out = Path(args.out)
     save_images = not args.no_save
     if save_images or args.save_txt:

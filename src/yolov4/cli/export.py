@@ -9,16 +9,18 @@ from typing import Any
 from ..errors import YoloError
 
 FORMATS = ("onnx", "torchscript", "darknet", "openvino")
-SUFFIX = {"onnx": ".onnx", "torchscript": ".torchscript.pt", "darknet": "", "openvino": ""}
+SUFFIX = {"onnx": ".onnx", "torchscript": ".torchscript.pt", "darknet": "", "openvino": ".xml"}
 
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
-        "export", help="export a model to ONNX, TorchScript or Darknet",
+        "export", help="export a model to ONNX, TorchScript, Darknet or OpenVINO IR",
         description="Export a model (zoo name or .cfg, with --weights). ONNX/TorchScript take "
                     "float32[B,3,H,W] RGB in [0,1] and return predictions[B,N,5+C] (cx,cy,w,h "
                     "as input fractions, objectness, class probabilities), or with --with-nms "
-                    "detections[K,7] = (batch, x1, y1, x2, y2 input pixels, score, class).")
+                    "detections[K,7] = (batch, x1, y1, x2, y2 input pixels, score, class). "
+                    "OpenVINO IR (.xml + .bin, fp32 weights) has the ONNX graph's inputs and "
+                    "outputs.")
     p.add_argument("--model", required=True, help="model-zoo name or Darknet .cfg path")
     p.add_argument("--weights", help="Darknet .weights (or .pt state dict)")
     p.add_argument("--format", choices=FORMATS, default="onnx", help="output format")
@@ -26,9 +28,9 @@ def register(subparsers: Any) -> None:
                    help="input size N or W H (default: the cfg's [net] width/height)")
     p.add_argument("--out", help="output path (default: next to the weights/cfg)")
     p.add_argument("--dynamic", action="store_true",
-                   help="ONNX: dynamic input height/width (batch is always dynamic)")
+                   help="ONNX/OpenVINO: dynamic input height/width (batch is always dynamic)")
     p.add_argument("--with-nms", action="store_true",
-                   help="ONNX: include Darknet's score filter and per-class greedy NMS")
+                   help="ONNX/OpenVINO: include Darknet's score filter and per-class greedy NMS")
     p.add_argument("--conf", type=float, default=0.25, help="--with-nms score threshold")
     p.add_argument("--iou", type=float, default=0.45, help="--with-nms IoU threshold")
     p.add_argument("--max-det", type=int, default=300, help="--with-nms boxes per class")
@@ -40,12 +42,9 @@ def run(args: argparse.Namespace) -> int:
     from ..predict import load_network
 
     if args.format == "openvino":
-        try:
-            import openvino  # noqa: F401
-        except ImportError:
-            raise YoloError("--format openvino needs the optional 'openvino' package, which is "
-                            "not installed; export --format onnx and convert it with OpenVINO") from None
-        raise YoloError("--format openvino is not implemented; export --format onnx instead")
+        from ..export.openvino import require_openvino
+
+        require_openvino()  # before any work: a missing package is a one-line error
     net = load_network(args.model, args.weights, args.classes).eval()
     if args.size:
         if len(args.size) > 2:
@@ -72,6 +71,14 @@ def run(args: argparse.Namespace) -> int:
 
         export_onnx(net, out, (w, h), dynamic=args.dynamic, with_nms=args.with_nms,
                     conf=args.conf, iou=args.iou, max_det=args.max_det)
+    elif args.format == "openvino":
+        from ..export.openvino import export_openvino
+
+        xml, binary = export_openvino(net, out, (w, h), dynamic=args.dynamic,
+                                      with_nms=args.with_nms, conf=args.conf, iou=args.iou,
+                                      max_det=args.max_det)
+        print(f"wrote {xml} and {binary}")
+        return 0
     else:
         from ..export.torchscript import export_torchscript
 
