@@ -205,6 +205,9 @@ class Detector:
             the CPU (:class:`yolov4.export.openvino.OpenVinoRunner`; optional dependency; the
             fastest CPU path for Mish models, see ``benchmarks/RESULTS.md``). Pre- and
             post-processing are the same for both.
+        calibration: with ``backend="openvino"``: images (path, directory, glob or list of
+            paths) to calibrate int8 quantisation with NNCF (optional package ``nncf``); a few
+            dozen of the target domain. Selects int8.
     """
 
     def __init__(self, model: Union[str, PathLike, nn.Module], weights: Optional[PathLike] = None,
@@ -214,7 +217,8 @@ class Detector:
                  beta: Optional[float] = None, resize: str = "darknet", agnostic: bool = False,
                  max_det: Optional[int] = 300, multi_label: bool = True, sigma: float = 0.5,
                  fuse: bool = True, classes: Optional[int] = None,
-                 optimize: bool = False, bf16: bool = False, backend: str = "torch") -> None:
+                 optimize: bool = False, bf16: bool = False, backend: str = "torch",
+                 calibration: Any = None) -> None:
         dev = torch.device(device)
         if backend not in BACKENDS:
             raise YoloError(f"backend must be one of {BACKENDS}, got '{backend}'")
@@ -247,17 +251,17 @@ class Detector:
         self.width, self.height = _input_size(size, net)
         self.backend = backend
         self.runner: Callable[[torch.Tensor], List[torch.Tensor]] = self.net
-        if backend == "openvino":
-            from .export.openvino import OpenVinoRunner
-
-            self.runner = OpenVinoRunner(self.net, (self.width, self.height),
-                                         precision="bf16" if bf16 else "fp32")
-        elif optimize:
+        if calibration is not None and (backend != "openvino" or bf16):
+            raise YoloError("calibration images select OpenVINO int8: use backend='openvino' "
+                            "without bf16")
+        # the OpenVINO runner is compiled below, once the pre-processing is known (int8
+        # calibrates with it)
+        if optimize:
             from .optimize import optimize_for_inference
 
             optimize_for_inference(self.net, torch.rand(1, 3, self.height, self.width,
                                                         device=dev), bf16=bf16)
-        elif bf16:
+        elif bf16 and backend != "openvino":
             raise YoloError("bf16 inference needs optimize=True or backend='openvino'")
         sections = getattr(net, "sections", [])
         cfg_kind, cfg_beta = nms_settings_from_sections(sections)
@@ -274,6 +278,17 @@ class Detector:
                                         multi_label=multi_label)
         except ValueError as err:
             raise YoloError(str(err)) from None
+        if backend == "openvino":
+            from .export.openvino import OpenVinoRunner
+
+            calib = None
+            if calibration is not None:
+                calib = [preprocess(load_image(p), (self.width, self.height),
+                                    letterbox=self.letterbox, resize_kind=self.resize)[0]
+                         for p in resolve_images(calibration)]
+            self.runner = OpenVinoRunner(self.net, (self.width, self.height), calibration=calib,
+                                         precision="int8" if calib else
+                                         ("bf16" if bf16 else "fp32"))
 
     # ------------------------------------------------------------------ core
     @torch.inference_mode()

@@ -50,6 +50,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--backend", choices=("torch", "openvino"), default="torch",
                    help="inference engine: torch, or OpenVINO on the CPU (optional package "
                         "'openvino'; the fastest CPU path for yolov4, see benchmarks/RESULTS.md)")
+    p.add_argument("--calibration", metavar="IMAGES",
+                   help="with --backend openvino: int8 quantisation (optional package 'nncf') "
+                        "calibrated on these images (file, directory or glob; a few dozen of "
+                        "the target domain)")
     p.add_argument("--bf16", action="store_true",
                    help="bfloat16 network with --optimize or --backend openvino (reduced "
                         "precision, faster on AVX512-BF16/AMX CPUs)")
@@ -90,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
     det = Detector(args.model, args.weights, names=args.names, size=size, conf=args.conf,
                    iou=args.iou, nms=args.nms, letterbox=args.letterbox, device=args.device,
                    agnostic=args.agnostic, max_det=args.max_det, optimize=args.optimize,
-                   bf16=args.bf16, backend=args.backend)
+                   bf16=args.bf16, backend=args.backend,
+                   calibration=args.calibration)
     out = Path(args.out)
     save_images = not args.no_save
     if save_images or args.save_txt:

@@ -35,12 +35,18 @@ def register(subparsers: Any) -> None:
     p.add_argument("--iou", type=float, default=0.45, help="--with-nms IoU threshold")
     p.add_argument("--max-det", type=int, default=300, help="--with-nms boxes per class")
     p.add_argument("--classes", type=int, help="override the number of classes")
+    p.add_argument("--calibration", metavar="IMAGES",
+                   help="OpenVINO: int8 weights and activations (optional package 'nncf'), "
+                        "calibrated on these images (file, directory or glob), pre-processed "
+                        "as Darknet does (resize, or letterbox when the cfg sets letter_box)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..predict import load_network
 
+    if args.calibration and args.format != "openvino":
+        raise YoloError("--calibration (int8) is available for --format openvino only")
     if args.format == "openvino":
         from ..export.openvino import require_openvino
 
@@ -74,9 +80,17 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "openvino":
         from ..export.openvino import export_openvino
 
+        calib = None
+        if args.calibration:
+            from ..predict import resolve_images
+            from ..preprocess import load_image, preprocess
+
+            letterbox = bool(net.sections[0].get_int("letter_box", 0))
+            calib = [preprocess(load_image(p), (w, h), letterbox=letterbox)[0]
+                     for p in resolve_images(args.calibration)]
         xml, binary = export_openvino(net, out, (w, h), dynamic=args.dynamic,
                                       with_nms=args.with_nms, conf=args.conf, iou=args.iou,
-                                      max_det=args.max_det)
+                                      max_det=args.max_det, calibration=calib)
         print(f"wrote {xml} and {binary}")
         return 0
     else:

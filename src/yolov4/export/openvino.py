@@ -5,7 +5,10 @@ The model goes through our ONNX export (:func:`yolov4.export.onnx.export_onnx`, 
 input ``images: float32[B, 3, H, W]`` (RGB, [0, 1]) and output ``predictions: float32[B, N, 5 + C]``
 (or ``detections[K, 7]`` with ``with_nms``). OpenVINO fuses the exported Softplus -> Tanh -> Mul
 back into one Mish and runs convolutions with its own CPU kernels; with
-``precision="bf16"`` (CPUs with AVX512-BF16 or AMX) it computes in bfloat16 and returns fp32.
+``precision="bf16"`` (CPUs with AVX512-BF16 or AMX) it computes in bfloat16 and returns fp32;
+``precision="int8"`` quantises the model after training with NNCF (optional package ``nncf``):
+8-bit weights per channel and activations calibrated on a few images of the target domain
+(:func:`quantize_int8`).
 
 :class:`OpenVinoRunner` makes an OpenVINO model a drop-in for ``net(x)`` in eval mode: it maps
 ``Tensor[B, 3, H, W]`` to one ``Tensor[B, A, h, w, 5 + C]`` per [yolo] layer (decoded, as
@@ -17,7 +20,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -27,7 +30,7 @@ from ..errors import YoloError
 from .onnx import export_onnx
 
 PathLike = Union[str, "os.PathLike[str]"]
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16", "int8")
 
 
 def require_openvino() -> Any:
@@ -59,20 +62,51 @@ def to_openvino(net: nn.Module, size: Tuple[int, int], *, dynamic: bool = False,
 
 def export_openvino(net: nn.Module, path: PathLike, size: Tuple[int, int], *,
                     dynamic: bool = False, with_nms: bool = False, conf: float = 0.25,
-                    iou: float = 0.45, max_det: int = 300) -> Tuple[str, str]:
-    """Write ``net`` as OpenVINO IR with fp32 weights; returns ``(xml, bin)`` paths.
+                    iou: float = 0.45, max_det: int = 300,
+                    calibration: Optional[Sequence[Tensor]] = None) -> Tuple[str, str]:
+    """Write ``net`` as OpenVINO IR; returns ``(xml, bin)`` paths.
 
-    ``path`` may end in ``.xml`` or have no suffix (``.xml``/``.bin`` are added). The precision
-    used at run time is chosen when the IR is compiled (``INFERENCE_PRECISION_HINT``).
+    ``path`` may end in ``.xml`` or have no suffix (``.xml``/``.bin`` are added). Weights are
+    fp32 (the precision used at run time is chosen when the IR is compiled,
+    ``INFERENCE_PRECISION_HINT``), or int8 when ``calibration`` inputs are given
+    (:func:`quantize_int8`).
     """
     ov = require_openvino()
     model = to_openvino(net, size, dynamic=dynamic, with_nms=with_nms, conf=conf, iou=iou,
                         max_det=max_det)
+    if calibration is not None:
+        model = quantize_int8(model, calibration)
     p = Path(os.fspath(path))
     xml = p if p.suffix == ".xml" else p.with_name(p.name + ".xml")
     xml.parent.mkdir(parents=True, exist_ok=True)
     ov.save_model(model, str(xml), compress_to_fp16=False)
     return str(xml), str(xml.with_suffix(".bin"))
+
+
+def quantize_int8(model: Any, calibration: Sequence[Tensor], *, fast_bias_correction: bool = True
+                  ) -> Any:
+    """Post-training int8 quantisation of an ``openvino.Model`` with NNCF.
+
+    Args:
+        model: from :func:`to_openvino`.
+        calibration: pre-processed inputs ``Tensor[3, H, W]`` or ``Tensor[1, 3, H, W]`` (RGB,
+            [0, 1], at the model's input size); a few dozen images of the target domain are
+            typical, the photos of ``../shared`` suffice for the COCO models.
+    Returns:
+        the quantised ``openvino.Model`` (save it with ``openvino.save_model``).
+    """
+    try:
+        import nncf
+    except ImportError:
+        raise YoloError("int8 quantisation needs the optional package 'nncf': pip install nncf"
+                        ) from None
+    items = [x[None] if x.dim() == 3 else x for x in calibration]
+    if not items:
+        raise YoloError("int8 quantisation needs at least one calibration image")
+    data = nncf.Dataset([np.ascontiguousarray(x.float().cpu().numpy()) for x in items])
+    return nncf.quantize(model, data, subset_size=len(items),
+                         preset=nncf.QuantizationPreset.PERFORMANCE,
+                         fast_bias_correction=fast_bias_correction)
 
 
 def head_grids(net: nn.Module, size: Tuple[int, int]) -> List[Tuple[int, int, int]]:
@@ -92,8 +126,10 @@ class OpenVinoRunner:
     Args:
         net: the ``Darknet`` (eval mode; BatchNorm fused or not).
         size: input ``(width, height)`` every call uses.
-        precision: ``fp32`` or ``bf16`` (OpenVINO's inference precision; bf16 needs a CPU with
-            AVX512-BF16 or AMX, otherwise OpenVINO keeps fp32).
+        precision: ``fp32``, ``bf16`` (OpenVINO's inference precision; bf16 needs a CPU with
+            AVX512-BF16 or AMX, otherwise OpenVINO keeps fp32) or ``int8`` (:func:`quantize_int8`
+            with ``calibration``).
+        calibration: ``int8`` only: pre-processed inputs ``Tensor[3, H, W]`` at ``size``.
         threads: OpenVINO inference threads (default: the cores this process may use).
 
     Calling with ``Tensor[B, 3, H, W]`` (fp32, RGB, [0, 1]; H, W equal to ``size``) returns a
@@ -102,13 +138,18 @@ class OpenVinoRunner:
     """
 
     def __init__(self, net: nn.Module, size: Tuple[int, int], *, precision: str = "fp32",
-                 threads: Optional[int] = None) -> None:
+                 threads: Optional[int] = None,
+                 calibration: Optional[Sequence[Tensor]] = None) -> None:
         if precision not in PRECISIONS:
             raise YoloError(f"OpenVINO precision must be one of {PRECISIONS}, got '{precision}'")
+        if (precision == "int8") != (calibration is not None):
+            raise YoloError("OpenVINO int8 needs calibration images, and only int8 uses them")
         self.ov = require_openvino()
         self.size = (int(size[0]), int(size[1]))
         self.grids = head_grids(net, self.size)
         self.model = to_openvino(net, self.size)
+        if precision == "int8":
+            self.model = quantize_int8(self.model, list(calibration or []))
         if threads is None:
             threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
                 os.cpu_count() or 1)
