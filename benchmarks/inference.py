@@ -15,7 +15,12 @@ batch 1 after warm-up of:
   the autotune measures them faster than the packed kernels);
 - ``bf16``: the same network cast to bfloat16 (decode in fp32);
 - ``ort-int8``: ONNX Runtime with static int8 QDQ quantisation (per-channel weights,
-  calibrated on the shared photos, head convolutions and the decode left in fp32).
+  calibrated on the shared photos, head convolutions and the decode left in fp32);
+- ``openvino`` / ``openvino-bf16``: ``yolov4.export.openvino.OpenVinoRunner`` (the ONNX graph
+  compiled by OpenVINO for the CPU, inference precision fp32 / bf16), when ``openvino`` is
+  installed (``pip install -e '.[openvino]'``);
+- ``openvino-int8``: the same after NNCF post-training int8 quantisation calibrated on the
+  shared photos (every convolution, heads included).
 
 Other paths are scored against the fp32 eager detections on the shared photos as ground truth
 (AP50, all-point interpolation, conf 0.25 truth vs conf 0.1 predictions; real weights only).
@@ -46,6 +51,7 @@ import numpy as np
 import torch
 
 from yolov4.darknet.graph import Darknet
+from yolov4.errors import YoloError
 from yolov4.export.onnx import export_onnx
 from yolov4.ops.boxes import box_iou
 from yolov4.ops.winograd import WinogradConv2d
@@ -267,6 +273,20 @@ def bench_model(name: str, cfg: str, weights: Optional[str], size: int, args, tm
         sess8 = ort.InferenceSession(q_path, so, providers=["CPUExecutionProvider"])
         fns["ort-int8"] = lambda: sess8.run(None, {"images": x_np})
 
+    runners = {}
+    try:
+        from yolov4.export.openvino import OpenVinoRunner
+        for key, prec in (("openvino", "fp32"), ("openvino-bf16", "bf16"),
+                          ("openvino-int8", "int8")):
+            if prec == "int8" and args.no_int8:
+                continue
+            calib = [p[0] for p in prepared] if prec == "int8" else None
+            runners[key] = OpenVinoRunner(net, (size, size), precision=prec, threads=args.threads,
+                                          calibration=calib)
+            fns[key] = (lambda r: lambda: r(x))(runners[key])
+    except YoloError as err:  # openvino or nncf not installed
+        print(f"  {err}", flush=True)
+
     with torch.inference_mode():
         lat = interleaved(fns, args.runs, args.warmup)
 
@@ -292,6 +312,9 @@ def bench_model(name: str, cfg: str, weights: Optional[str], size: int, args, tm
             agree["optimized"] = ap50(ref, got_wg)
             if sess8 is not None:
                 agree["ort-int8"] = ap50(ref, got_int8)
+            for key, runner in runners.items():
+                agree[key] = ap50(ref, [detections(runner(xi[None]), t, conf=0.1)
+                                        for xi, t in prepared])
         eager_forward = lat["eager"]
 
     rows = []
@@ -374,7 +397,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print("| model | size | path | ms / image | x OpenCV | AP50 vs fp32 |")
     print("|---|---|---|---|---|---|")
     for name, size, path, ms, ratio, agree in rows:
-        scored = path in ("onnxruntime", "optimized", "bf16", "ort-int8")
+        scored = path in ("onnxruntime", "optimized", "bf16", "ort-int8", "openvino",
+                          "openvino-bf16", "openvino-int8")
         a = f"{agree:.3f}" if agree is not None else (
             "n/a (random weights)" if scored and not args.real[name] else "")
         print(f"| {name} | {size} | {path} | {ms:.1f} | {ratio:.2f} | {a} |")
