@@ -190,3 +190,36 @@ def test_dropblock_ramp_follows_the_iteration(tmp_path):
     # Darknet: m = min(1, 2 / (0.85*3)) = 0.784...; cur_p = 0.3*m; block = int(3*m) = 2
     assert cur_p == pytest.approx(0.3 * 2 / (0.85 * 3))
     assert block == 2
+
+
+def test_nonfinite_gradients_are_zeroed_like_darknet(tmp_path, monkeypatch):
+    """A finite loss with a NaN gradient value: Darknet zeroes that update and trains on; the
+    trainer does the same (the NaN never reaches the weights) and logs the count."""
+    poisoned = {"n": 0}
+    orig_backward = torch.Tensor.backward
+
+    def backward(self, *args, **kwargs):
+        orig_backward(self, *args, **kwargs)
+        if poisoned["n"] == 0:  # the first backward: poison one gradient value
+            poisoned["n"] = 1
+            for p in poisoned["net"].parameters():
+                if p.grad is not None:
+                    p.grad.view(-1)[0] = float("nan")
+                    break
+
+    real_loss = trainer_mod.YoloLoss
+
+    class Capture(real_loss):
+        def __init__(self, net, *a, **k):
+            super().__init__(net, *a, **k)
+            poisoned["net"] = net
+
+    monkeypatch.setattr(trainer_mod, "YoloLoss", Capture)
+    monkeypatch.setattr(torch.Tensor, "backward", backward)
+    lines = []
+    cfg = tiny_cfg(tmp_path / "tiny.cfg")
+    res = yolov4.train(data=(SquaresDataset(4), None), model=str(cfg), out=tmp_path / "run",
+                       max_batches=3, verbose=False, plots=0, log=lines.append)
+    assert any("1 non-finite gradient values set to 0" in ln for ln in lines), lines
+    state = load_checkpoint(res.last)["model"]
+    assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())

@@ -36,7 +36,7 @@ from .adversarial import adversarial_images, adversarial_lr_at, should_attack
 from .checkpoint import atomic_save, load_model_state, make_checkpoint, restore_rng
 from .ema import ModelEMA, build_ema
 from .lr_policy import LRPolicy, apply_lr
-from .optim import build_optimizer
+from .optim import build_optimizer, zero_nonfinite_grads
 from .runlog import RunLog
 from .validate import evaluate, fitness
 
@@ -130,6 +130,7 @@ class Trainer:
         self.best_fitness, self.bad_evals, self.stop, self.stopped_early = float("-inf"), 0, False, False
         self.metrics: Dict[str, float] = {}
         self.resume_state = checkpoint
+        self.nonfinite_grads = 0   # gradient values zeroed so far (Darknet's NaN-update rule)
 
     # ------------------------------------------------------------------ before_train
     def before_train(self) -> None:
@@ -282,6 +283,12 @@ class Trainer:
             sums["loss"] += float(total.detach())
             for k in ("box", "obj", "cls"):
                 sums[k] += float(parts[k])
+        if self.scaler is None:  # (AMP's scaler skips steps with inf/NaN gradients itself)
+            bad = zero_nonfinite_grads(net)   # Darknet zeroes NaN/inf updates, then steps
+            if bad:
+                self.nonfinite_grads += bad
+                self.log(f"iteration {self.iteration + 1}: {bad} non-finite gradient values "
+                         f"set to 0 (finite loss; images: {', '.join(self.last_paths[:4])})")
         clip = float(cfg.get("grad_clip") or 0)
         if clip > 0:
             if self.scaler is not None:
