@@ -51,3 +51,24 @@ def test_wrong_file_says_why(tiny, tmp_path, shared_darknet):
     net = Darknet.from_cfg(shared_darknet / "weights" / "yolov3-tiny.cfg")
     with pytest.raises(WeightsError, match="wrong cfg"):
         init_from_weights(net, weights)
+
+
+def test_partial_cli_writes_a_byte_prefix_with_seen_zero(tiny, tmp_path, capsys):
+    """``yolov4 partial`` = ``darknet partial``: the same header version with ``seen = 0``, then
+    exactly the first bytes of the original's data (layers 0..N-1 in file order)."""
+    import numpy as np
+
+    from yolov4.cli import main
+    cfg, weights, _ = tiny
+    out = tmp_path / "yolov4-tiny.conv.29"
+    assert main(["partial", str(cfg), str(weights), str(out), "29"]) == 0
+    assert "--weights" in capsys.readouterr().out
+    orig, part = weights.read_bytes(), out.read_bytes()
+    major, minor = np.frombuffer(orig[:8], np.int32)
+    head = 20 if (major * 10 + minor) >= 2 else 16  # 64-bit 'seen' from version 0.2 on
+    assert part[:12] == orig[:12]
+    assert int(np.frombuffer(part[12:head], np.uint64 if head == 20 else np.uint32)[0]) == 0
+    body = part[head:]
+    assert 0 < len(body) < len(orig) - head and body == orig[head:head + len(body)]
+    assert main(["partial", str(cfg), str(weights), str(out), "99"]) == 2
+    assert "between 1 and" in capsys.readouterr().err
