@@ -2,11 +2,14 @@
 fine-tuned from the shared COCO weights versus from scratch at equal steps.
 
 The small model is the demo's recipe (``yolov4.engine.demo.RECIPE``: YOLOv4-tiny at half width,
-128 px) trained longer. Targets (issue 6): the small YOLOv4 reaches mAP@0.5 >= 0.9 on the held-out split within 10 minutes
-on a 2-core CPU; fine-tuning beats scratch at equal steps. Prints one table with the final numbers
-of every run (mAP@0.5 = Darknet ``detector map``; AP = COCO AP@[.5:.95], pycocotools semantics).
+3300 training images drawn at 192 px, ``iou_thresh=0.213``) trained for 10 epochs instead of 4.
+Targets (issue 6): the small YOLOv4 reaches mAP@0.5 >= 0.9 on the held-out split within 10
+minutes on a 2-core CPU (the minutes column counts everything: data generation, training,
+periodic validation, drawing); fine-tuning beats scratch at equal steps. Prints one table with
+the final numbers of every run and its mAP@0.5 curve (mAP@0.5 = Darknet ``detector map``; AP =
+COCO AP@[.5:.95], pycocotools semantics).
 
-    python benchmarks/train_synth.py [--out runs/bench_synth] [--epochs 24] [--ft-epochs 8]
+    python benchmarks/train_synth.py [--out runs/bench_synth] [--epochs 10] [--ft-epochs 1]
         [--skip-scratch] [--skip-finetune] [--shared ../shared/darknet]
 """
 from __future__ import annotations
@@ -25,6 +28,7 @@ HERE = Path(__file__).resolve().parent
 def small_yolov4(out: Path, epochs: int) -> dict:
     recipe = copy.deepcopy(RECIPE)
     recipe["train"]["epochs"] = epochs
+    recipe["train"]["eval_interval"] = 2
     t = time.perf_counter()
     res = run_demo(out, recipe=recipe, verbose=False, log=lambda s: None)["result"]
     m = recipe["model"]
@@ -50,9 +54,9 @@ def tiny(out: Path, data: Path, weights, epochs: int, label: str) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="runs/bench_synth")
-    ap.add_argument("--epochs", type=int, default=60,
-                    help="epochs of the small model from scratch (the demo recipe trains 35)")
-    ap.add_argument("--ft-epochs", type=int, default=6, help="epochs of each yolov4-tiny run")
+    ap.add_argument("--epochs", type=int, default=10,
+                    help="epochs of the small model from scratch (the demo recipe trains 4)")
+    ap.add_argument("--ft-epochs", type=int, default=1, help="epochs of each yolov4-tiny run")
     ap.add_argument("--shared", default=str(HERE.parent.parent / "shared" / "darknet"))
     ap.add_argument("--skip-scratch", action="store_true")
     ap.add_argument("--skip-finetune", action="store_true")
@@ -82,6 +86,12 @@ def main() -> None:
         curve = " ".join(f"{it}:{m:.2f}" for it, m in r["curve"])
         print(f"{r['run']:<34}{r['iterations']:>11}{r['minutes']:>9.1f}{r['mAP50']:>9.3f}"
               f"{r['AP']:>8.3f}  {curve}")
+    scratch = [r for r in rows if r["run"].endswith(" scratch") and "w0.5" in r["run"]]
+    if scratch:
+        r = scratch[0]
+        met = r["mAP50"] >= 0.9 and r["minutes"] <= 10
+        print(f"\ntarget (mAP@0.5 >= 0.9 within 10 min, from scratch): "
+              f"{'met' if met else 'NOT met'} ({r['mAP50']:.3f} in {r['minutes']:.1f} min)")
 
 
 if __name__ == "__main__":
