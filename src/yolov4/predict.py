@@ -262,7 +262,8 @@ class Detector:
             optimize_for_inference(self.net, torch.rand(1, 3, self.height, self.width,
                                                         device=dev), bf16=bf16)
         elif bf16 and backend != "openvino":
-            raise YoloError("bf16 inference needs optimize=True or backend='openvino'")
+            raise YoloError("bf16 inference needs optimize=True (--optimize) or backend='openvino' "
+                            "(--backend openvino)")
         sections = getattr(net, "sections", [])
         cfg_kind, cfg_beta = nms_settings_from_sections(sections)
         kind = cfg_kind if nms is None else nms
