@@ -1,6 +1,6 @@
-"""OpenVINO backend: the runner equals eager PyTorch (fp32, <= 1e-4) per [yolo] output, the IR
+"""OpenVINO engine: the runner equals eager PyTorch (fp32, <= 1e-4) per [yolo] output, the IR
 written by ``export_openvino`` equals ONNX Runtime on the same ONNX graph (with and without NMS),
-and ``Detector(backend="openvino")`` gives the torch backend's detections on the shared photos
+and ``Detector(engine="openvino")`` gives the torch engine's detections on the shared photos
 with the COCO yolov4-tiny weights (same classes, boxes within 1 px, scores within 1e-3)."""
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def test_detector_openvino_equals_torch_on_photos(shared_darknet):
     weights = cfg.with_suffix(".weights")
     photos = sorted(str(p) for p in (shared_darknet / "images").glob("*.jpg"))
     ref = Detector(str(cfg), str(weights)).predict(photos)
-    got = Detector(str(cfg), str(weights), backend="openvino").predict(photos)
+    got = Detector(str(cfg), str(weights), engine="openvino").predict(photos)
     for r, g in zip(ref, got):
         assert sorted(r.labels) == sorted(g.labels), r.path
         order_r, order_g = np.lexsort(r.boxes.numpy().T), np.lexsort(g.boxes.numpy().T)
@@ -81,9 +81,9 @@ def test_detector_openvino_equals_torch_on_photos(shared_darknet):
 def test_detector_openvino_rejects_cuda_and_optimize():
     net = Darknet.from_cfg(parse_cfg_text(TINY_CFG))
     with pytest.raises(YoloError, match="openvino"):
-        Detector(net, backend="openvino", optimize=True)
-    with pytest.raises(YoloError, match="backend"):
-        Detector(net, backend="tensorrt")
+        Detector(net, engine="openvino", optimize=True)
+    with pytest.raises(YoloError, match="engine"):
+        Detector(net, engine="tensorrt")
 
 
 def test_cli_export_and_detect_with_openvino(tmp_path, shared_darknet, capsys):
@@ -95,7 +95,7 @@ def test_cli_export_and_detect_with_openvino(tmp_path, shared_darknet, capsys):
     capsys.readouterr()
     dog = shared_darknet / "images" / "dog.jpg"
     assert main(["detect", str(dog), "--model", str(cfg), "--weights", str(weights),
-                 "--backend", "openvino", "--size", "320", "--out", str(tmp_path / "out"),
+                 "--engine", "openvino", "--size", "320", "--out", str(tmp_path / "out"),
                  "--save-txt", "--quiet"]) == 0
     lines = (tmp_path / "out" / "labels" / "dog.txt").read_text().split("\n")
     assert {"16", "1"} <= {line.split()[0] for line in lines if line}  # dog, bicycle
@@ -106,7 +106,7 @@ def test_int8_detections_agree_with_fp32(shared_darknet, tmp_path):
     cfg = shared_darknet / "weights" / "yolov4-tiny.cfg"
     weights = cfg.with_suffix(".weights")
     images = shared_darknet / "images"
-    det = Detector(str(cfg), str(weights), backend="openvino", calibration=str(images))
+    det = Detector(str(cfg), str(weights), engine="openvino", calibration=str(images))
     assert det.runner.precision == "int8"
     labels = set(det.predict(str(images / "dog.jpg"))[0].labels)
     assert {"dog", "bicycle"} <= labels and labels & {"car", "truck"}, labels
@@ -124,4 +124,30 @@ def test_int8_needs_calibration_and_openvino():
     with pytest.raises(YoloError, match="calibration"):
         OpenVinoRunner(net, (64, 64), precision="int8")
     with pytest.raises(YoloError, match="calibration"):
-        Detector(net, calibration=["x.jpg"])  # torch backend
+        Detector(net, calibration=["x.jpg"])  # torch engine
+
+
+def test_val_with_openvino_equals_torch(tmp_path):
+    """``yolov4 val --engine openvino`` gives the torch engine's detections and metrics (fp32):
+    a random-weight model on a small generated dataset, compared through ``--save-preds``."""
+    import json
+
+    from yolov4.data.synth import generate
+    data = generate(tmp_path / "d", images=6, classes=2, size=64, seed=0, val_fraction=0.5)
+    cfg, weights = tmp_path / "m.cfg", tmp_path / "m.weights"
+    cfg.write_text(TINY_CFG)
+    _random_net(2).save_weights(weights)
+    runs = {}
+    for engine in ("torch", "openvino"):
+        preds = tmp_path / f"{engine}.json"
+        args = ["val", "--data", str(data), "--model", str(cfg), "--weights", str(weights),
+                "--size", "64", "--save-preds", str(preds), "--quiet", "--engine", engine]
+        assert main(args) == 0
+        runs[engine] = sorted(json.loads(preds.read_text()),
+                              key=lambda d: (d["file_name"], -d["score"], d["category_id"]))
+    ref, got = runs["torch"], runs["openvino"]
+    assert len(ref) == len(got) > 0
+    for r, g in zip(ref, got):
+        assert r["file_name"] == g["file_name"] and r["category_id"] == g["category_id"]
+        assert abs(r["score"] - g["score"]) <= 1e-4
+        assert max(abs(a - b) for a, b in zip(r["bbox"], g["bbox"])) <= 0.01

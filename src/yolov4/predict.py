@@ -36,7 +36,7 @@ from .preprocess import RESIZE_KINDS, as_rgb_image, load_image, preprocess
 from .sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES, is_video, open_video, resolve_images  # noqa: F401
 
 #: Inference engines of :class:`Detector`.
-BACKENDS = ("torch", "openvino")
+ENGINES = ("torch", "openvino")
 PathLike = Union[str, "os.PathLike[str]"]
 Size = Union[int, Tuple[int, int], Sequence[int]]
 
@@ -200,12 +200,12 @@ class Detector:
             within ~1e-5).
         bf16: run the network in bfloat16 (reduced precision; CPUs with AVX512-BF16/AMX):
             with ``optimize`` in torch (~1.6x faster again, the box decode stays fp32), or with
-            ``backend="openvino"`` as OpenVINO's inference precision.
-        backend: ``"torch"`` (default) or ``"openvino"``: the network compiled by OpenVINO for
+            ``engine="openvino"`` as OpenVINO's inference precision.
+        engine: ``"torch"`` (default) or ``"openvino"``: the network compiled by OpenVINO for
             the CPU (:class:`yolov4.export.openvino.OpenVinoRunner`; optional dependency; the
             fastest CPU path for Mish models, see ``benchmarks/RESULTS.md``). Pre- and
             post-processing are the same for both.
-        calibration: with ``backend="openvino"``: images (path, directory, glob or list of
+        calibration: with ``engine="openvino"``: images (path, directory, glob or list of
             paths) to calibrate int8 quantisation with NNCF (optional package ``nncf``); a few
             dozen of the target domain. Selects int8.
     """
@@ -217,13 +217,13 @@ class Detector:
                  beta: Optional[float] = None, resize: str = "darknet", agnostic: bool = False,
                  max_det: Optional[int] = 300, multi_label: bool = True, sigma: float = 0.5,
                  fuse: bool = True, classes: Optional[int] = None,
-                 optimize: bool = False, bf16: bool = False, backend: str = "torch",
+                 optimize: bool = False, bf16: bool = False, engine: str = "torch",
                  calibration: Any = None) -> None:
         dev = torch.device(device)
-        if backend not in BACKENDS:
-            raise YoloError(f"backend must be one of {BACKENDS}, got '{backend}'")
-        if backend == "openvino" and (dev.type != "cpu" or optimize):
-            raise YoloError("backend 'openvino' runs on the CPU and replaces optimize=True; "
+        if engine not in ENGINES:
+            raise YoloError(f"engine must be one of {ENGINES}, got '{engine}'")
+        if engine == "openvino" and (dev.type != "cpu" or optimize):
+            raise YoloError("engine 'openvino' runs on the CPU and replaces optimize=True; "
                             "drop device/optimize")
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise YoloError("device 'cuda' requested but CUDA is not available")
@@ -249,10 +249,10 @@ class Detector:
                 raise DataError(f"names: {len(self.names)} given but the model has "
                                 f"{self.classes} classes")
         self.width, self.height = _input_size(size, net)
-        self.backend = backend
+        self.engine = engine
         self.runner: Callable[[torch.Tensor], List[torch.Tensor]] = self.net
-        if calibration is not None and (backend != "openvino" or bf16):
-            raise YoloError("calibration images select OpenVINO int8: use backend='openvino' "
+        if calibration is not None and (engine != "openvino" or bf16):
+            raise YoloError("calibration images select OpenVINO int8: use engine='openvino' "
                             "without bf16")
         # the OpenVINO runner is compiled below, once the pre-processing is known (int8
         # calibrates with it)
@@ -261,9 +261,9 @@ class Detector:
 
             optimize_for_inference(self.net, torch.rand(1, 3, self.height, self.width,
                                                         device=dev), bf16=bf16)
-        elif bf16 and backend != "openvino":
-            raise YoloError("bf16 inference needs optimize=True (--optimize) or backend='openvino' "
-                            "(--backend openvino)")
+        elif bf16 and engine != "openvino":
+            raise YoloError("bf16 inference needs optimize=True (--optimize) or engine='openvino' "
+                            "(--engine openvino)")
         sections = getattr(net, "sections", [])
         cfg_kind, cfg_beta = nms_settings_from_sections(sections)
         kind = cfg_kind if nms is None else nms
@@ -279,7 +279,7 @@ class Detector:
                                         multi_label=multi_label)
         except ValueError as err:
             raise YoloError(str(err)) from None
-        if backend == "openvino":
+        if engine == "openvino":
             from .export.openvino import OpenVinoRunner
 
             calib = None

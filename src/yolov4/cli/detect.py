@@ -47,15 +47,15 @@ def register(subparsers: Any) -> None:
     p.add_argument("--optimize", action="store_true",
                    help="CPU speed-ups: channels-last, fast Mish, pre-packed oneDNN convolutions "
                         "(fp32 results unchanged within 1e-5)")
-    p.add_argument("--backend", choices=("torch", "openvino"), default="torch",
+    p.add_argument("--engine", choices=("torch", "openvino"), default="torch",
                    help="inference engine: torch, or OpenVINO on the CPU (optional package "
                         "'openvino'; the fastest CPU path for yolov4, see benchmarks/RESULTS.md)")
     p.add_argument("--calibration", metavar="IMAGES",
-                   help="with --backend openvino: int8 quantisation (optional package 'nncf') "
+                   help="with --engine openvino: int8 quantisation (optional package 'nncf') "
                         "calibrated on these images (file, directory or glob; a few dozen of "
                         "the target domain)")
     p.add_argument("--bf16", action="store_true",
-                   help="bfloat16 network with --optimize or --backend openvino (reduced "
+                   help="bfloat16 network with --optimize or --engine openvino (reduced "
                         "precision, faster on AVX512-BF16/AMX CPUs)")
     p.add_argument("--batch-size", type=int, default=1, help="images per forward pass")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-image lines")
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     det = Detector(args.model, args.weights, names=args.names, size=size, conf=args.conf,
                    iou=args.iou, nms=args.nms, letterbox=args.letterbox, device=args.device,
                    agnostic=args.agnostic, max_det=args.max_det, optimize=args.optimize,
-                   bf16=args.bf16, backend=args.backend,
+                   bf16=args.bf16, engine=args.engine,
                    calibration=args.calibration)
     out = Path(args.out)
     save_images = not args.no_save

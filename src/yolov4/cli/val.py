@@ -65,6 +65,13 @@ def register(subparsers: Any) -> None:
     p.add_argument("--backend", default="auto",
                    choices=("auto", "faster_coco_eval", "pycocotools"),
                    help="COCO library (auto: faster-coco-eval if installed; identical numbers)")
+    p.add_argument("--engine", choices=("torch", "openvino"), default="torch",
+                   help="inference engine (as yolov4 detect): torch, or OpenVINO on the CPU "
+                        "(optional package 'openvino')")
+    p.add_argument("--bf16", action="store_true",
+                   help="with --engine openvino: bfloat16 inference (AVX512-BF16/AMX CPUs)")
+    p.add_argument("--calibration", metavar="IMAGES",
+                   help="with --engine openvino: int8 quantisation calibrated on these images")
     p.add_argument("--all-classes", action="store_true",
                    help="list every class, also those without labels or detections")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -91,5 +98,6 @@ def run(args: argparse.Namespace) -> int:
             letterbox=args.letterbox, map_iou=args.map_iou, map_conf=args.map_conf,
             points=args.points, backend=args.backend, verbose=True,
             progress=not args.quiet, all_classes=args.all_classes,
-            max_det=args.max_det if args.max_det > 0 else None)
+            max_det=args.max_det if args.max_det > 0 else None, engine=args.engine,
+            bf16=args.bf16, calibration=args.calibration)
     return 0

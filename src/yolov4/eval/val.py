@@ -122,7 +122,8 @@ def val_run(data: Any, model: Any = None, weights: Optional[PathLike] = None, *,
             letterbox: Optional[bool] = None, map_iou: float = 0.5, map_conf: float = 0.25,
             points: int = 0, backend: str = "auto", verbose: bool = True,
             progress: Optional[bool] = None, all_classes: bool = False,
-            max_det: Optional[int] = 300) -> ValResult:
+            max_det: Optional[int] = 300, engine: str = "torch", bf16: bool = False,
+            calibration: Any = None) -> ValResult:
     """Like :func:`val` but returns a :class:`ValResult` (metrics, evaluator, speed, table)."""
     ds = _open_split(data, split)
     names = list(ds.names)
@@ -148,7 +149,8 @@ def val_run(data: Any, model: Any = None, weights: Optional[PathLike] = None, *,
         from ..predict import Detector
 
         detector = Detector(model, weights, names=names, size=size, conf=conf, iou=iou,
-                            nms=nms, letterbox=letterbox, device=device, max_det=max_det)
+                            nms=nms, letterbox=letterbox, device=device, max_det=max_det,
+                            engine=engine, bf16=bf16, calibration=calibration)
         speed = _run_model(ds, detector, evaluator, batch_size,
                            verbose if progress is None else progress, entries)
     metrics = evaluator.summarize()
@@ -192,9 +194,10 @@ def val(data: Any, model: Any = None, weights: Optional[PathLike] = None, *,
         plots: directory for ``PR_curve.png``, ``F1_curve.png``, ``confusion_matrix.png``.
         preds: evaluate this COCO results JSON instead of running a model.
         **kwargs: ``batch_size``, ``device``, ``letterbox``, ``map_iou`` (.5), ``map_conf``
-            (.25), ``points`` (0/11/101), ``backend``, ``verbose``, ``progress``,
-            ``all_classes``, ``max_det`` (300 per image; None = all, as Darknet's map)
-            (see :func:`val_run`).
+            (.25), ``points`` (0/11/101), ``backend`` (COCO library), ``verbose``, ``progress``,
+            ``all_classes``, ``max_det`` (300 per image; None = all, as Darknet's map),
+            ``engine`` / ``bf16`` / ``calibration`` (inference engine, as
+            :class:`yolov4.Detector`) (see :func:`val_run`).
 
     Returns:
         the metrics dict of :meth:`Evaluator.summarize` (``coco.AP`` ... ``darknet.mAP50`` ...).
