@@ -10,7 +10,7 @@ the final numbers of every run and its mAP@0.5 curve (mAP@0.5 = Darknet ``detect
 COCO AP@[.5:.95], pycocotools semantics).
 
     python benchmarks/train_synth.py [--out runs/bench_synth] [--epochs 10] [--ft-epochs 1]
-        [--skip-scratch] [--skip-finetune] [--shared ../shared/darknet]
+        [--seed 0] [--skip-scratch] [--skip-finetune] [--shared ../shared/darknet]
 """
 from __future__ import annotations
 
@@ -25,9 +25,10 @@ from yolov4.engine.demo import RECIPE, run_demo
 HERE = Path(__file__).resolve().parent
 
 
-def small_yolov4(out: Path, epochs: int) -> dict:
+def small_yolov4(out: Path, epochs: int, seed: int = 0) -> dict:
     recipe = copy.deepcopy(RECIPE)
     recipe["train"]["epochs"] = epochs
+    recipe["train"]["seed"] = seed
     recipe["train"]["eval_interval"] = 2
     t = time.perf_counter()
     res = run_demo(out, recipe=recipe, verbose=False, log=lambda s: None)["result"]
@@ -57,6 +58,9 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=10,
                     help="epochs of the small model from scratch (the demo recipe trains 6)")
     ap.add_argument("--ft-epochs", type=int, default=1, help="epochs of each yolov4-tiny run")
+    ap.add_argument("--seed", type=int, default=0,
+                    help="training seed of the scratch run (initialisation, data order, "
+                         "augmentation); the dataset stays the same")
     ap.add_argument("--shared", default=str(HERE.parent.parent / "shared" / "darknet"))
     ap.add_argument("--skip-scratch", action="store_true")
     ap.add_argument("--skip-finetune", action="store_true")
@@ -64,7 +68,7 @@ def main() -> None:
     out = Path(args.out)
     rows = []
     if not args.skip_scratch:
-        rows.append(small_yolov4(out / "small_yolov4", args.epochs))
+        rows.append(small_yolov4(out / "small_yolov4", args.epochs, args.seed))
         print(rows[-1], flush=True)
     if not args.skip_finetune:
         data = out / "small_yolov4" / "data" / "data.yaml"
