@@ -143,3 +143,29 @@ def test_export_openvino_missing_package_is_one_line(tmp_path, capsys, monkeypat
     assert main(["export", "--model", str(cfg), "--format", "openvino"]) == 2
     err = capsys.readouterr().err
     assert "pip install 'yolov4[openvino]'" in err and "Traceback" not in err
+
+
+def test_exp_mish_equals_mish():
+    from yolov4.export.module import exp_mish
+    x = torch.cat([torch.linspace(-100, 100, 100001), torch.tensor([0.0, 20.0, 88.0, 1e30])])
+    ref = torch.nn.functional.mish(x.double())
+    err = (exp_mish(x).double() - ref).abs() / ref.abs().clamp(min=1e-6)
+    assert err.max().item() < 1e-5
+
+
+@pytest.mark.parametrize("form", ["exp", "softplus"])
+def test_onnx_mish_forms_match_eager(tmp_path, form):
+    import onnx
+    torch.manual_seed(0)
+    net = Darknet.from_cfg(parse_cfg_text(TINY_CFG.replace("activation=leaky", "activation=mish")))
+    net.eval().fuse()
+    path = export_onnx(net, tmp_path / "m.onnx", (64, 64), mish=form)
+    ops = {n.op_type for n in onnx.load(path).graph.node}  # (the box decode has an Exp too)
+    assert ("Softplus" in ops) == ("Tanh" in ops) == (form == "softplus")
+    x = torch.randn(2, 3, 64, 64) * 3  # pre-activations over a wide range
+    with torch.no_grad():
+        ref = flatten_outputs(net(x)).numpy()
+    got = _session(path).run(None, {"images": x.numpy()})[0]
+    assert np.abs(got - ref).max() <= 1e-4 + 1e-5 * np.abs(ref).max()
+    with torch.no_grad():  # the export left the module's own Mish in place
+        assert np.array_equal(flatten_outputs(net(x)).numpy(), ref)

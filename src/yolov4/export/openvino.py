@@ -54,8 +54,10 @@ def to_openvino(net: nn.Module, size: Tuple[int, int], *, dynamic: bool = False,
     """
     ov = require_openvino()
     with tempfile.TemporaryDirectory() as tmp:
+        # Softplus -> Tanh -> Mul: OpenVINO fuses this pattern into its Mish kernel
         path = export_onnx(net, os.path.join(tmp, "model.onnx"), size, dynamic=dynamic,
-                           with_nms=with_nms, conf=conf, iou=iou, max_det=max_det)
+                           with_nms=with_nms, conf=conf, iou=iou, max_det=max_det,
+                           mish="softplus")
         # read_model copies the weights into the model: the temporary file can go
         return ov.Core().read_model(path)
 
