@@ -36,8 +36,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--max-det", type=int, default=300, help="--with-nms boxes per class")
     p.add_argument("--mish", choices=("exp", "softplus"), default="exp",
                    help="ONNX: how Mish is written: exp (Clip/Exp/arithmetic, 7x faster in ONNX "
-                        "Runtime) or softplus (Softplus-Tanh-Mul, the pattern OpenVINO, OpenCV "
-                        "and TensorRT fuse into one Mish)")
+                        "Runtime) or softplus (Softplus-Tanh-Mul, the standard pattern that "
+                        "runtimes with a Mish kernel match; OpenVINO fuses it)")
     p.add_argument("--classes", type=int, help="override the number of classes")
     p.add_argument("--calibration", metavar="IMAGES",
                    help="OpenVINO: int8 weights and activations (optional package 'nncf'), "

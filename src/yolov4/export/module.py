@@ -45,7 +45,7 @@ def exp_mish(x: Tensor) -> Tensor:
 def mish_form(net: nn.Module, form: str) -> Iterator[None]:
     """While tracing, write every Darknet ``mish`` activation of ``net`` in ``form``:
     ``"exp"`` (:func:`exp_mish`, fast in ONNX Runtime) or ``"softplus"`` (Softplus -> Tanh
-    -> Mul, the pattern OpenVINO and OpenCV fuse back into one Mish)."""
+    -> Mul, the standard pattern that runtimes with a Mish kernel match; OpenVINO fuses it)."""
     if form not in MISH_FORMS:
         raise ValueError(f"mish form must be one of {MISH_FORMS}, got '{form}'")
     swapped = []

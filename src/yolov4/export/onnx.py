@@ -33,7 +33,8 @@ def export_onnx(net: nn.Module, path: PathLike, size: Tuple[int, int], *, dynami
         conf, iou, max_det: NMS settings baked into the graph (``max_det`` per class).
         mish: how Mish is written: ``"exp"`` (Clip, Exp and arithmetic; 7x faster than the
             alternative in ONNX Runtime) or ``"softplus"`` (Softplus -> Tanh -> Mul, which
-            OpenVINO and OpenCV fuse into one Mish). Both equal ``F.mish`` within 1e-6.
+            runtimes with a Mish kernel match; OpenVINO fuses it). Both equal ``F.mish``
+            within 1e-6 relative.
     Returns:
         the written path.
     """
