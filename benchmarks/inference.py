@@ -58,7 +58,8 @@ from yolov4.export.onnx import export_onnx
 from yolov4.ops.boxes import box_iou
 from yolov4.ops.winograd import WinogradConv2d
 from yolov4.optimize import optimize_for_inference
-from yolov4.postprocess import NmsSettings, flatten_outputs, postprocess, select
+from yolov4.export.openvino import head_grids
+from yolov4.postprocess import NmsSettings, flatten_outputs, postprocess, select, unflatten_outputs
 from yolov4.preprocess import ImageTransform, load_image, preprocess
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "darknet"
@@ -186,15 +187,7 @@ def detections(outputs: Sequence[torch.Tensor], transform: ImageTransform, conf:
 
 def split_rows(pred: np.ndarray, net: Darknet, size: int) -> List[torch.Tensor]:
     """ONNX ``predictions [1, N, 5+C]`` back into per-[yolo] ``[1, A, H, W, 5+C]`` tensors."""
-    outs, start = [], 0
-    for layer, idx in zip(net.yolo_layers, net.yolo_indices):
-        stride = net.height // net.specs[idx].out_shape[1]
-        h = w = size // stride
-        n = h * w * layer.num_anchors
-        rows = torch.from_numpy(pred[:, start:start + n])
-        outs.append(rows.view(1, h, w, layer.num_anchors, -1).permute(0, 3, 1, 2, 4))
-        start += n
-    return outs
+    return unflatten_outputs(torch.from_numpy(pred), head_grids(net, (size, size)))
 
 
 # ------------------------------------------------------------------ one model

@@ -11,7 +11,8 @@ import torch
 
 from yolov4.darknet.cfg import make_section, parse_cfg_text
 from yolov4.errors import DataError, WeightsError, YoloError
-from yolov4.postprocess import NmsSettings, candidates, flatten_outputs, nms_settings_from_sections, postprocess
+from yolov4.postprocess import (NmsSettings, candidates, flatten_outputs, nms_settings_from_sections,
+                                postprocess, unflatten_outputs)
 from yolov4.predict import Detections, Detector
 from yolov4.preprocess import ImageTransform
 
@@ -203,3 +204,12 @@ def test_detector_from_model_name():
     assert det.classes == 80 and det.names[0] == "person" and (det.width, det.height) == (96, 96)
     res = det.predict(np.zeros((50, 70, 3), np.uint8))[0]
     assert res.image_size == (50, 70)
+
+
+def test_unflatten_outputs_inverts_flatten_outputs():
+    outs = [torch.randn(2, 3, 4, 5, 7), torch.randn(2, 2, 8, 10, 7)]
+    pred = flatten_outputs(outs)
+    back = unflatten_outputs(pred, [(3, 4, 5), (2, 8, 10)])
+    assert all(torch.equal(a, b) for a, b in zip(outs, back))
+    with pytest.raises(ValueError, match="rows"):
+        unflatten_outputs(pred, [(3, 4, 5)])

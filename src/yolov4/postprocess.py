@@ -72,6 +72,25 @@ def flatten_outputs(outputs: Sequence[Tensor]) -> Tensor:
     return torch.cat(flat, 1)
 
 
+def unflatten_outputs(pred: Tensor, grids: Sequence[Tuple[int, int, int]]) -> List[Tensor]:
+    """Inverse of :func:`flatten_outputs`: ``Tensor[B, N, 5+C]`` rows in Darknet's order (the
+    ONNX/OpenVINO output) -> one ``Tensor[B, A, H, W, 5+C]`` view per ``(A, H, W)`` of ``grids``.
+
+    Raises:
+        ValueError: when the grids do not account for exactly ``N`` rows.
+    """
+    b, n = pred.shape[0], pred.shape[1]
+    if sum(a * h * w for a, h, w in grids) != n:
+        raise ValueError(f"grids {list(grids)} hold {sum(a * h * w for a, h, w in grids)} rows, "
+                         f"the predictions {n}")
+    outs, start = [], 0
+    for a, h, w in grids:
+        rows = pred[:, start:start + a * h * w]
+        outs.append(rows.reshape(b, h, w, a, -1).permute(0, 3, 1, 2, 4))
+        start += a * h * w
+    return outs
+
+
 def candidates(pred: Tensor, input_hw: Tuple[int, int], conf: float,
                multi_label: bool = True, max_candidates: Optional[int] = None
                ) -> Tuple[Tensor, Tensor, Tensor]:

@@ -280,13 +280,12 @@ class Detector:
         except ValueError as err:
             raise YoloError(str(err)) from None
         if engine == "openvino":
-            from .export.openvino import OpenVinoRunner
+            from .export.openvino import OpenVinoRunner, load_calibration
 
             calib = None
             if calibration is not None:
-                calib = [preprocess(load_image(p), (self.width, self.height),
-                                    letterbox=self.letterbox, resize_kind=self.resize)[0]
-                         for p in resolve_images(calibration)]
+                calib = load_calibration(calibration, (self.width, self.height),
+                                         letterbox=self.letterbox, resize_kind=self.resize)
             self.runner = OpenVinoRunner(self.net, (self.width, self.height), calibration=calib,
                                          precision="int8" if calib else
                                          ("bf16" if bf16 else "fp32"))

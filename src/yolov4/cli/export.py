@@ -86,12 +86,10 @@ def run(args: argparse.Namespace) -> int:
 
         calib = None
         if args.calibration:
-            from ..predict import resolve_images
-            from ..preprocess import load_image, preprocess
+            from ..export.openvino import load_calibration
 
-            letterbox = bool(net.sections[0].get_int("letter_box", 0))
-            calib = [preprocess(load_image(p), (w, h), letterbox=letterbox)[0]
-                     for p in resolve_images(args.calibration)]
+            calib = load_calibration(args.calibration, (w, h),
+                                     letterbox=bool(net.sections[0].get_int("letter_box", 0)))
         xml, binary = export_openvino(net, out, (w, h), dynamic=args.dynamic,
                                       with_nms=args.with_nms, conf=args.conf, iou=args.iou,
                                       max_det=args.max_det, calibration=calib)

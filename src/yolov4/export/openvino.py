@@ -27,6 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import YoloError
+from ..postprocess import unflatten_outputs
 from .onnx import export_onnx
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -111,6 +112,18 @@ def quantize_int8(model: Any, calibration: Sequence[Tensor], *, fast_bias_correc
                          fast_bias_correction=fast_bias_correction)
 
 
+def load_calibration(source: Any, size: Tuple[int, int], *, letterbox: bool = False,
+                     resize_kind: str = "darknet") -> List[Tensor]:
+    """Calibration inputs ``Tensor[3, H, W]`` from images (a path, directory, glob or list of
+    paths), pre-processed like inference (``size = (width, height)``). An image that does not
+    decode is an error naming the file."""
+    from ..preprocess import load_image, preprocess
+    from ..sources import resolve_images
+
+    return [preprocess(load_image(p), size, letterbox=letterbox, resize_kind=resize_kind)[0]
+            for p in resolve_images(source)]
+
+
 def head_grids(net: nn.Module, size: Tuple[int, int]) -> List[Tuple[int, int, int]]:
     """``(anchors, rows, cols)`` of every [yolo] output at input ``(width, height)``, in order."""
     w, h = int(size[0]), int(size[1])
@@ -183,14 +196,4 @@ class OpenVinoRunner:
         return np.array(req.get_output_tensor(0).data)  # copy: the request reuses its buffer
 
     def __call__(self, x: Union[Tensor, np.ndarray]) -> List[Tensor]:
-        rows = torch.from_numpy(self.predictions(x))
-        b = rows.shape[0]
-        outs, start = [], 0
-        for a, h, w in self.grids:
-            n = a * h * w
-            part = rows[:, start:start + n].reshape(b, h, w, a, -1)
-            outs.append(part.permute(0, 3, 1, 2, 4))
-            start += n
-        if start != rows.shape[1]:  # pragma: no cover - a graph/grid mismatch is a bug
-            raise YoloError(f"OpenVINO output has {rows.shape[1]} rows, the heads {start}")
-        return outs
+        return unflatten_outputs(torch.from_numpy(self.predictions(x)), self.grids)
