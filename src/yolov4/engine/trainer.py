@@ -130,7 +130,6 @@ class Trainer:
         self.best_fitness, self.bad_evals, self.stop, self.stopped_early = float("-inf"), 0, False, False
         self.metrics: Dict[str, float] = {}
         self.resume_state = checkpoint
-        self.nonfinite_grads = 0   # gradient values zeroed so far (Darknet's NaN-update rule)
 
     # ------------------------------------------------------------------ before_train
     def before_train(self) -> None:
@@ -286,7 +285,6 @@ class Trainer:
         if self.scaler is None:  # (AMP's scaler skips steps with inf/NaN gradients itself)
             bad = zero_nonfinite_grads(net)   # Darknet zeroes NaN/inf updates, then steps
             if bad:
-                self.nonfinite_grads += bad
                 self.log(f"iteration {self.iteration + 1}: {bad} non-finite gradient values "
                          f"set to 0 (finite loss; images: {', '.join(self.last_paths[:4])})")
         clip = float(cfg.get("grad_clip") or 0)
