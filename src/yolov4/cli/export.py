@@ -35,7 +35,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--iou", type=float, default=0.45, help="--with-nms IoU threshold")
     p.add_argument("--max-det", type=int, default=300, help="--with-nms boxes per class")
     p.add_argument("--mish", choices=("exp", "softplus"), default="exp",
-                   help="ONNX: how Mish is written: exp (Clip/Exp/arithmetic, 7x faster in ONNX "
+                   help="ONNX: how Mish is written: exp (Clip/Exp/arithmetic, 5-6x faster in ONNX "
                         "Runtime) or softplus (Softplus-Tanh-Mul, the standard pattern that "
                         "runtimes with a Mish kernel match; OpenVINO fuses it)")
     p.add_argument("--classes", type=int, help="override the number of classes")

@@ -33,8 +33,9 @@ def exp_mish(x: Tensor) -> Tensor:
 
     Exact algebra: ``tanh(log(1 + eˣ)) = ((1 + eˣ)² − 1) / ((1 + eˣ)² + 1)``. The exponent is
     clamped at 20 (``n / (n + 2)`` is 1 in float32 beyond it, and ``e⁴⁰`` stays finite), so the
-    graph is Clip, Exp, Add, Mul, Add, Div, Mul: ONNX Runtime runs it 7x faster than
-    Softplus -> Tanh -> Mul on a ``[1, 64, 208, 208]`` tensor (2.1 vs 16.4 ms, 2 threads).
+    graph is Clip, Exp, Add, Mul, Add, Div, Mul: ONNX Runtime runs it 5-6x faster than
+    Softplus -> Tanh -> Mul on a ``[1, 64, 208, 208]`` tensor (2.5-3.4 vs 16.3 ms, 2 threads;
+    ``benchmarks/onnx_mish.py``).
     """
     e = torch.exp(torch.clamp(x, max=20.0))
     n = e * (e + 2.0)
