@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from ..predict import load_network
 
     net = load_network(args.model, args.weights)
-    layers = len(net.sections) - 1
+    layers = len(net.layers)
     if not 1 <= args.n <= layers:
         raise YoloError(f"N must be between 1 and the model's {layers} layers, got {args.n}")
     path = save_partial(net, args.out, args.n)

@@ -20,6 +20,7 @@ from typing import Iterator, List, Sequence
 import torch
 from torch import Tensor, nn
 
+from ..layers.activations import Activation
 from ..layers.yolo import decode_cells
 from ..ops.nms import hard_nms
 
@@ -52,7 +53,7 @@ def mish_form(net: nn.Module, form: str) -> Iterator[None]:
     swapped = []
     if form == "exp":
         for m in net.modules():
-            if type(m).__name__ == "Activation" and getattr(m, "name", None) == "mish":
+            if isinstance(m, Activation) and m.name == "mish":
                 swapped.append((m, m._fn))
                 m._fn = exp_mish
     try:
