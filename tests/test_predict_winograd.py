@@ -42,3 +42,130 @@ def test_no_bias_and_conversion_rules():
         assert isinstance(net[1], WinogradConv2d) and isinstance(net[3], nn.Conv2d)
         assert torch.allclose(net(x), ref, atol=1e-4)
         assert winograd_autotune(net, x, runs=1, min_channels=3) == 0  # already converted
+
+
+# --- the compiled transforms (yolov4.ops.winograd_native), against F.conv2d + leaky ReLU ---
+
+import sys  # noqa: E402
+
+import torch.nn.functional as F  # noqa: E402
+
+from yolov4.ops import winograd_native  # noqa: E402
+
+native = pytest.mark.skipif(not winograd_native.available(), reason="native Winograd not built")
+
+
+def test_native_is_built_on_linux():
+    """CI runs on Linux with gcc: the optional extension must have been built there (a silent
+    build failure would otherwise only show as a slower benchmark)."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the build is only required on Linux")
+    assert winograd_native.available()
+
+
+def _reference(conv, x, slope):
+    y = conv(x)
+    return y if slope is None else F.leaky_relu(y, slope)
+
+
+@native
+@pytest.mark.parametrize("tile", [4, 2])
+@pytest.mark.parametrize("variant", ["bmm", "split", "region", "region-small-blocks"])
+@pytest.mark.parametrize("c,o,h,w,b", [(8, 16, 13, 13, 1), (5, 7, 7, 10, 2), (64, 48, 26, 26, 1),
+                                       (3, 70, 1, 1, 3), (130, 9, 9, 5, 1)])
+def test_native_matches_direct(tile, variant, c, o, h, w, b):
+    torch.manual_seed(0)
+    conv = nn.Conv2d(c, o, 3, 1, 1)
+    x = torch.randn(b, c, h, w).contiguous(memory_format=torch.channels_last)
+    split = 3 if variant == "split" else 1
+    block = {"region": 1 << 30, "region-small-blocks": 2}.get(variant, 0)
+    if block and not winograd_native.single_region():
+        pytest.skip("no sgemm_ exported by this PyTorch")
+    for slope in (None, 0.1, 0.0):
+        wg = WinogradConv2d(conv, slope, split=split, tile=tile, block=block)
+        with torch.no_grad():
+            ref, got = _reference(conv, x, slope), wg(x)
+        assert got.shape == ref.shape and got.is_contiguous(memory_format=torch.channels_last)
+        assert (got - ref).abs().max() <= 1e-4 * max(1.0, ref.abs().max().item())
+
+
+@native
+@pytest.mark.parametrize("block", [0, 1 << 30])
+def test_native_reads_and_writes_channel_slices(block):
+    """A route's channel slice in, a concatenation's channel slice out (channel stride 1,
+    pixel stride larger than the channel count): nothing outside the slice is touched."""
+    if block and not winograd_native.single_region():
+        pytest.skip("no sgemm_ exported by this PyTorch")
+    torch.manual_seed(1)
+    conv = nn.Conv2d(16, 8, 3, 1, 1)
+    big = torch.randn(2, 40, 11, 9).contiguous(memory_format=torch.channels_last)
+    x = big[:, 20:36]  # 16 channels, pixel stride 40
+    out_big = torch.full((2, 24, 11, 9), 7.0).contiguous(memory_format=torch.channels_last)
+    wg = WinogradConv2d(conv, 0.1, block=block)
+    with torch.no_grad():
+        ref = _reference(conv, x.contiguous(), 0.1)
+        got = wg(x, out=out_big[:, 8:16])
+    assert got.data_ptr() == out_big[:, 8:16].data_ptr()
+    assert (out_big[:, 8:16] - ref).abs().max() <= 1e-4 * ref.abs().max().item()
+    assert (out_big[:, :8] == 7).all() and (out_big[:, 16:] == 7).all()
+
+
+@native
+def test_native_in_inference_mode_and_after():
+    """The workspace is a normal tensor: a call in inference mode, then one under no_grad."""
+    conv = nn.Conv2d(32, 32, 3, 1, 1)
+    x = torch.randn(1, 32, 20, 20).contiguous(memory_format=torch.channels_last)
+    wg = WinogradConv2d(conv)
+    with torch.inference_mode():
+        a = wg(x)
+    with torch.no_grad():
+        b = wg(x)
+    assert torch.equal(a, b)
+
+
+@native
+def test_autotune_fuses_the_activation_and_keeps_outputs():
+    from yolov4.darknet.graph import Darknet
+
+    cfg = """[net]
+width=64
+height=64
+channels=3
+[convolutional]
+batch_normalize=1
+filters=32
+size=3
+stride=1
+pad=1
+activation=leaky
+[convolutional]
+batch_normalize=1
+filters=64
+size=3
+stride=1
+pad=1
+activation=leaky
+[convolutional]
+filters=64
+size=3
+stride=1
+pad=1
+activation=linear
+"""
+    from yolov4.darknet.cfg import parse_cfg_text
+
+    torch.manual_seed(0)
+    net = Darknet.from_cfg(parse_cfg_text(cfg)).eval().fuse()
+    x = torch.rand(1, 3, 64, 64).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        ref = [t.clone() for t in net.layers[2](net.layers[1](net.layers[0](x)))[None]]
+    report = []
+    with torch.inference_mode():
+        n = winograd_autotune(net, x, runs=1, margin=10.0, report=report)  # always swap
+        assert n == 2  # layers 1 and 2 (layer 0 has 3 input channels)
+        got = net.layers[2](net.layers[1](net.layers[0](x)))
+    assert isinstance(net.layers[1].conv, WinogradConv2d) and net.layers[1].conv.slope == 0.1
+    assert isinstance(net.layers[1].act, nn.Identity)
+    assert net.layers[2].conv.slope is None
+    assert (got - ref[0]).abs().max() <= 1e-4 * ref[0].abs().max().item()
+    assert [r[0] for r in report] == ["layers.1.conv", "layers.2.conv", "network"]

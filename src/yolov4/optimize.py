@@ -15,9 +15,10 @@ All keep fp32 results within ~1e-5 relative of the plain network (checked in tes
   reordered once by ``_reorder_convolution_weight``, the kernels PyTorch's own freezing pass
   uses) with Darknet's ``leaky``/``relu``/``logistic``/``swish`` fused into the convolution;
   bit-identical outputs, 16-22% faster networks here (CPU, fp32 only);
-- optionally **Winograd F(4x4, 3x3)** for the 3x3 stride-1 convolutions that measure faster on
-  this machine (:mod:`yolov4.ops.winograd`; off by default: its gain is small and noisy next
-  to the packed kernels).
+- **Winograd F(4x4, 3x3) / F(2x2, 3x3)** for the 3x3 stride-1 convolutions that measure faster
+  on this machine (:mod:`yolov4.ops.winograd`), with the activation fused; on by default when
+  the compiled transforms (:mod:`yolov4.ops.winograd_native`, built at install) are present,
+  where they run yolov4-tiny's 104x104 to 26x26 layers 1.7-2.3x faster than the packed kernels.
 
 Inference only: the fast Mish is not meant for training (it keeps more intermediates), packed
 convolutions have no autograd and take fp32 CPU tensors only.
@@ -198,13 +199,17 @@ def to_bfloat16(net: nn.Module) -> nn.Module:
 
 def optimize_for_inference(net: nn.Module, example: Optional[Tensor] = None, *,
                            channels_last: bool = True, fast_mish: bool = True,
-                           pack: bool = True, winograd: bool = False,
+                           pack: bool = True, winograd: Optional[bool] = None,
                            bf16: bool = False, compile_mish: bool = True) -> nn.Module:
     """Apply the optimisations in place (``net`` should be fused and in eval mode).
 
     Args:
         example: an input ``Tensor[1, 3, H, W]`` of the deployment size, needed for packing
             and to time the Winograd candidates (both skipped without it).
+        winograd: time Winograd F(4x4)/F(2x2) against the packed direct kernel for every
+            3x3 stride-1 convolution and keep it where it is faster
+            (:func:`yolov4.ops.winograd.winograd_autotune`; a few seconds once). None (default):
+            on when the compiled kernels (:mod:`yolov4.ops.winograd_native`) are built.
         bf16: run in bfloat16 (:func:`to_bfloat16`; reduced precision — feed
             ``x.to(net.input_dtype)``); Winograd is skipped then.
         compile_mish: run Mish as one loop compiled by ``torch.compile`` (:func:`compiled_mish`;
@@ -225,6 +230,10 @@ def optimize_for_inference(net: nn.Module, example: Optional[Tensor] = None, *,
         winograd = False
         if example is not None:
             example = example.to(torch.bfloat16)
+    if winograd is None:
+        from .ops import winograd_native
+
+        winograd = winograd_native.available()
     if winograd and example is not None:
         from .ops.winograd import winograd_autotune
 

@@ -5,6 +5,7 @@ the layer is reversed and each |stride|×|stride| block is summed (times scale) 
 """
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -22,7 +23,12 @@ class Upsample(nn.Module):
         if s > 0:
             # repeat_interleave-free nearest upsampling (exact copies)
             b, c, h, w = x.shape
-            y = x[:, :, :, None, :, None].expand(b, c, h, s, w, s).reshape(b, c, h * s, w * s)
+            if c > 1 and x.is_contiguous(memory_format=torch.channels_last) \
+                    and not x.is_contiguous():  # keep channels-last memory (fast paths need it)
+                n = x.permute(0, 2, 3, 1)[:, :, None, :, None, :]
+                y = n.expand(b, h, s, w, s, c).reshape(b, h * s, w * s, c).permute(0, 3, 1, 2)
+            else:
+                y = x[:, :, :, None, :, None].expand(b, c, h, s, w, s).reshape(b, c, h * s, w * s)
         else:
             k = -s
             h, w = x.shape[-2] // k * k, x.shape[-1] // k * k

@@ -1,0 +1,18 @@
+"""Build step for the one optional native part: the Winograd transforms (C, no Python headers).
+
+Everything else is in pyproject.toml. ``optional=True``: where no C compiler (or no OpenMP)
+is available the install still succeeds and ``yolov4.ops.winograd`` uses its torch fallback.
+"""
+import sys
+
+from setuptools import Extension, setup
+
+if sys.platform == "win32":
+    flags, link = ["/O2", "/openmp"], []
+elif sys.platform == "darwin":  # Apple clang has no OpenMP by default: one thread
+    flags, link = ["-O3"], []
+else:
+    flags, link = ["-O3", "-fopenmp"], ["-fopenmp"]
+
+setup(ext_modules=[Extension("yolov4.ops._winograd_native", ["src/yolov4/ops/_winograd.c"],
+                             extra_compile_args=flags, extra_link_args=link, optional=True)])

@@ -1,0 +1,349 @@
+/*
+ * Winograd F(4x4, 3x3) and F(2x2, 3x3) convolution kernels for fp32 channels-last tensors.
+ *
+ * Built by setup.py as the optional extension ``yolov4.ops._winograd_native`` and called
+ * through ctypes by ``yolov4/ops/winograd_native.py`` (plain C + OpenMP, no Python headers).
+ *
+ * An m x m output tile of a 3x3, stride-1, padding-1 convolution is Y = A^T [U . (B^T d B)] A
+ * over the (m+2) x (m+2) input tile d whose top-left pixel is (m*ty - 1, m*tx - 1), with
+ * U = G g G^T; the matrices are those of yolov4/ops/winograd.py. P = (m+2)^2 products.
+ *
+ * Layouts (fp32):
+ *   x   input pixels x[b*sxb + y*sxy + x*sxx + c], c < C: channel stride 1 (channels-last
+ *       memory, or a channel slice of it);
+ *   y   output pixels like x (strides syb, syy, syx), O channels, bias added and the
+ *       activation applied: act 0 linear, 1 leaky (y < 0 -> slope * y; slope 0 is relu);
+ *   tiles t = (b, ty, tx) in row-major order, T = B * ceil(H/m) * ceil(W/m).
+ *
+ * Two ways to run a convolution:
+ *   - wino_conv: one OpenMP region. Each thread takes an equal run of tiles and, block by
+ *     block, transforms them, multiplies the P planes by U with a single-threaded sgemm (the
+ *     caller passes the BLAS sgemm_ that PyTorch links), and writes the outputs; nothing
+ *     crosses cores and the threads wake once per layer.
+ *   - wino_input / wino_output (+ torch.bmm between them, when no sgemm is available).
+ * The channel loops are contiguous, so the compiler vectorises them. GCC on x86-64 builds an
+ * AVX-512, an AVX2 and a baseline copy of each entry point and picks one at load time.
+ */
+#include <stddef.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define WINO_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define WINO_CLONES
+#endif
+
+#if defined(_MSC_VER)
+#define WINO_EXPORT __declspec(dllexport)
+#else
+#define WINO_EXPORT __attribute__((visibility("default")))
+#endif
+
+/* the per-tile helpers are inlined into every clone, so each is compiled for its target */
+#if defined(__GNUC__)
+#define TILE_FN static inline __attribute__((always_inline))
+#else
+#define TILE_FN static inline
+#endif
+
+#define CHUNK 64 /* channels per inner block: (m+2)^2 x 64 floats stay in L1 */
+
+/* Fortran BLAS sgemm_ (LP64): column-major C = alpha op(A) op(B) + beta C. */
+typedef void (*sgemm_fn)(const char *, const char *, const int *, const int *, const int *,
+                         const float *, const float *, const int *, const float *, const int *,
+                         const float *, float *, const int *);
+
+WINO_EXPORT int wino_abi_version(void) { return 4; }
+
+TILE_FN void tile_position(long t, int m, int H, int W, int *b, int *ty, int *tx)
+{
+    const long th = (H + m - 1) / m, tw = (W + m - 1) / m;
+    const long r = t % (th * tw);
+    *b = (int)(t / (th * tw));
+    *ty = (int)(r / tw);
+    *tx = (int)(r % tw);
+}
+
+/* Gathers the (m+2)^2 input pixels of a tile (NULL outside the image = zero padding). */
+TILE_FN void tile_sources(const float *x, long sxb, long sxy, long sxx, int H, int W,
+                                int m, int b, int ty, int tx, const float **src)
+{
+    const int n = m + 2;
+    int i, j;
+    for (i = 0; i < n; ++i) {
+        const int yy = ty * m - 1 + i;
+        for (j = 0; j < n; ++j) {
+            const int xx = tx * m - 1 + j;
+            src[i * n + j] = (yy < 0 || yy >= H || xx < 0 || xx >= W) ? NULL
+                             : x + b * sxb + yy * sxy + xx * sxx;
+        }
+    }
+}
+
+TILE_FN void load_chunk(const float *const *src, int count, int c0, int n, float *d)
+{
+    int k;
+    for (k = 0; k < count; ++k) {
+        if (src[k])
+            memcpy(d + k * CHUNK, src[k] + c0, (size_t)n * sizeof(float));
+        else
+            memset(d + k * CHUNK, 0, (size_t)n * sizeof(float));
+    }
+}
+
+/* F(4x4, 3x3) input transform of one tile: 36 planes at out + k*plane (C channels each). */
+TILE_FN void tile_in4(const float *x, long sxb, long sxy, long sxx, int H, int W, int C,
+                            long t, float *out, size_t plane)
+{
+    const float *src[36];
+    float d[6][6][CHUNK], e[6][6][CHUNK];
+    int b, ty, tx, i, j, c, c0;
+    tile_position(t, 4, H, W, &b, &ty, &tx);
+    tile_sources(x, sxb, sxy, sxx, H, W, 4, b, ty, tx, src);
+    for (c0 = 0; c0 < C; c0 += CHUNK) {
+        const int n = C - c0 < CHUNK ? C - c0 : CHUNK;
+        load_chunk(src, 36, c0, n, &d[0][0][0]);
+        for (j = 0; j < 6; ++j) /* columns: e = B^T d */
+            for (c = 0; c < n; ++c) {
+                const float d0 = d[0][j][c], d1 = d[1][j][c], d2 = d[2][j][c],
+                            d3 = d[3][j][c], d4 = d[4][j][c], d5 = d[5][j][c];
+                e[0][j][c] = 4.f * d0 - 5.f * d2 + d4;
+                e[1][j][c] = -4.f * (d1 + d2) + d3 + d4;
+                e[2][j][c] = 4.f * (d1 - d2) - d3 + d4;
+                e[3][j][c] = 2.f * (d3 - d1) - d2 + d4;
+                e[4][j][c] = 2.f * (d1 - d3) - d2 + d4;
+                e[5][j][c] = 4.f * d1 - 5.f * d3 + d5;
+            }
+        for (i = 0; i < 6; ++i) { /* rows: (B^T d) B */
+            float *o = out + (size_t)(i * 6) * plane + c0;
+            for (c = 0; c < n; ++c) {
+                const float d0 = e[i][0][c], d1 = e[i][1][c], d2 = e[i][2][c],
+                            d3 = e[i][3][c], d4 = e[i][4][c], d5 = e[i][5][c];
+                o[c] = 4.f * d0 - 5.f * d2 + d4;
+                o[plane + c] = -4.f * (d1 + d2) + d3 + d4;
+                o[2 * plane + c] = 4.f * (d1 - d2) - d3 + d4;
+                o[3 * plane + c] = 2.f * (d3 - d1) - d2 + d4;
+                o[4 * plane + c] = 2.f * (d1 - d3) - d2 + d4;
+                o[5 * plane + c] = 4.f * d1 - 5.f * d3 + d5;
+            }
+        }
+    }
+}
+
+TILE_FN float activate(float v, int act, float slope)
+{
+    return (act == 1 && v < 0.f) ? v * slope : v;
+}
+
+/* F(4x4, 3x3) output transform of one tile from 36 planes at in + k*plane (O channels). */
+TILE_FN void tile_out4(const float *in, size_t plane, const float *bias, int act,
+                             float slope, float *y, long syb, long syy, long syx, int H, int W,
+                             int O, long t)
+{
+    float e[4][6][CHUNK], res[4][CHUNK];
+    int b, ty, tx, i, j, c, c0;
+    tile_position(t, 4, H, W, &b, &ty, &tx);
+    for (c0 = 0; c0 < O; c0 += CHUNK) {
+        const int n = O - c0 < CHUNK ? O - c0 : CHUNK;
+        const float *p = in + c0;
+        for (j = 0; j < 6; ++j) /* columns: e = A^T m */
+            for (c = 0; c < n; ++c) {
+                const float m0 = p[(size_t)j * plane + c], m1 = p[(size_t)(6 + j) * plane + c],
+                            m2 = p[(size_t)(12 + j) * plane + c],
+                            m3 = p[(size_t)(18 + j) * plane + c],
+                            m4 = p[(size_t)(24 + j) * plane + c],
+                            m5 = p[(size_t)(30 + j) * plane + c];
+                const float a = m1 + m2, s = m1 - m2, q = m3 + m4, r = m3 - m4;
+                e[0][j][c] = m0 + a + q;
+                e[1][j][c] = s + 2.f * r;
+                e[2][j][c] = a + 4.f * q;
+                e[3][j][c] = s + 8.f * r + m5;
+            }
+        for (i = 0; i < 4; ++i) { /* rows: (A^T m) A, + bias, activation */
+            const int yy = ty * 4 + i;
+            if (yy >= H)
+                break;
+            for (c = 0; c < n; ++c) {
+                const float m0 = e[i][0][c], m1 = e[i][1][c], m2 = e[i][2][c],
+                            m3 = e[i][3][c], m4 = e[i][4][c], m5 = e[i][5][c];
+                const float a = m1 + m2, s = m1 - m2, q = m3 + m4, r = m3 - m4;
+                const float bb = bias ? bias[c0 + c] : 0.f;
+                res[0][c] = activate(m0 + a + q + bb, act, slope);
+                res[1][c] = activate(s + 2.f * r + bb, act, slope);
+                res[2][c] = activate(a + 4.f * q + bb, act, slope);
+                res[3][c] = activate(s + 8.f * r + m5 + bb, act, slope);
+            }
+            for (j = 0; j < 4 && tx * 4 + j < W; ++j)
+                memcpy(y + b * syb + yy * syy + (tx * 4 + j) * syx + c0, res[j],
+                       (size_t)n * sizeof(float));
+        }
+    }
+}
+
+/* F(2x2, 3x3): B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], A^T = [1 1 1 0; 0 1 -1 -1]. */
+TILE_FN void tile_in2(const float *x, long sxb, long sxy, long sxx, int H, int W, int C,
+                            long t, float *out, size_t plane)
+{
+    const float *src[16];
+    float d[4][4][CHUNK], e[4][4][CHUNK];
+    int b, ty, tx, i, j, c, c0;
+    tile_position(t, 2, H, W, &b, &ty, &tx);
+    tile_sources(x, sxb, sxy, sxx, H, W, 2, b, ty, tx, src);
+    for (c0 = 0; c0 < C; c0 += CHUNK) {
+        const int n = C - c0 < CHUNK ? C - c0 : CHUNK;
+        load_chunk(src, 16, c0, n, &d[0][0][0]);
+        for (j = 0; j < 4; ++j)
+            for (c = 0; c < n; ++c) {
+                const float d0 = d[0][j][c], d1 = d[1][j][c], d2 = d[2][j][c], d3 = d[3][j][c];
+                e[0][j][c] = d0 - d2;
+                e[1][j][c] = d1 + d2;
+                e[2][j][c] = d2 - d1;
+                e[3][j][c] = d1 - d3;
+            }
+        for (i = 0; i < 4; ++i) {
+            float *o = out + (size_t)(i * 4) * plane + c0;
+            for (c = 0; c < n; ++c) {
+                const float d0 = e[i][0][c], d1 = e[i][1][c], d2 = e[i][2][c], d3 = e[i][3][c];
+                o[c] = d0 - d2;
+                o[plane + c] = d1 + d2;
+                o[2 * plane + c] = d2 - d1;
+                o[3 * plane + c] = d1 - d3;
+            }
+        }
+    }
+}
+
+TILE_FN void tile_out2(const float *in, size_t plane, const float *bias, int act,
+                             float slope, float *y, long syb, long syy, long syx, int H, int W,
+                             int O, long t)
+{
+    float e[2][4][CHUNK], res[2][CHUNK];
+    int b, ty, tx, i, j, c, c0;
+    tile_position(t, 2, H, W, &b, &ty, &tx);
+    for (c0 = 0; c0 < O; c0 += CHUNK) {
+        const int n = O - c0 < CHUNK ? O - c0 : CHUNK;
+        const float *p = in + c0;
+        for (j = 0; j < 4; ++j)
+            for (c = 0; c < n; ++c) {
+                const float m0 = p[(size_t)j * plane + c], m1 = p[(size_t)(4 + j) * plane + c],
+                            m2 = p[(size_t)(8 + j) * plane + c],
+                            m3 = p[(size_t)(12 + j) * plane + c];
+                e[0][j][c] = m0 + m1 + m2;
+                e[1][j][c] = m1 - m2 - m3;
+            }
+        for (i = 0; i < 2; ++i) {
+            const int yy = ty * 2 + i;
+            if (yy >= H)
+                break;
+            for (c = 0; c < n; ++c) {
+                const float m0 = e[i][0][c], m1 = e[i][1][c], m2 = e[i][2][c], m3 = e[i][3][c];
+                const float bb = bias ? bias[c0 + c] : 0.f;
+                res[0][c] = activate(m0 + m1 + m2 + bb, act, slope);
+                res[1][c] = activate(m1 - m2 - m3 + bb, act, slope);
+            }
+            for (j = 0; j < 2 && tx * 2 + j < W; ++j)
+                memcpy(y + b * syb + yy * syy + (tx * 2 + j) * syx + c0, res[j],
+                       (size_t)n * sizeof(float));
+        }
+    }
+}
+
+static long tile_count(int m, int B, int H, int W)
+{
+    return (long)B * ((H + m - 1) / m) * ((W + m - 1) / m);
+}
+
+/*
+ * Input transform of every tile into v, for torch.bmm: the tiles are cut into runs of
+ * `chunk` (the last padded), run g's plane k at v + (g*P + k) * chunk * C.
+ */
+WINO_CLONES WINO_EXPORT void wino_input(int m, const float *x, long sxb, long sxy, long sxx,
+                                        float *v, long chunk, int B, int H, int W, int C,
+                                        int nthreads)
+{
+    const long T = tile_count(m, B, H, W);
+    const int P = (m + 2) * (m + 2);
+    const size_t plane = (size_t)chunk * C;
+    long t;
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (t = 0; t < T; ++t) {
+        float *out = v + ((size_t)(t / chunk) * P * chunk + (size_t)(t % chunk)) * C;
+        if (m == 4)
+            tile_in4(x, sxb, sxy, sxx, H, W, C, t, out, plane);
+        else
+            tile_in2(x, sxb, sxy, sxx, H, W, C, t, out, plane);
+    }
+}
+
+/* Output transform from the products p (layout of v, O channels) into y. */
+WINO_CLONES WINO_EXPORT void wino_output(int m, const float *p, long chunk, const float *bias,
+                                         int act, float slope, float *y, long syb, long syy,
+                                         long syx, int B, int H, int W, int O, int nthreads)
+{
+    const long T = tile_count(m, B, H, W);
+    const int P = (m + 2) * (m + 2);
+    const size_t plane = (size_t)chunk * O;
+    long t;
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (t = 0; t < T; ++t) {
+        const float *in = p + ((size_t)(t / chunk) * P * chunk + (size_t)(t % chunk)) * O;
+        if (m == 4)
+            tile_out4(in, plane, bias, act, slope, y, syb, syy, syx, H, W, O, t);
+        else
+            tile_out2(in, plane, bias, act, slope, y, syb, syy, syx, H, W, O, t);
+    }
+}
+
+/*
+ * The whole convolution in one OpenMP region. u: [P][C][O] (row-major per plane); ws: per
+ * thread P * block * (C + O) floats (nthreads of them); block: tiles per step (a thread's
+ * run is processed `block` tiles at a time, so that its transformed tiles stay in cache).
+ */
+WINO_CLONES WINO_EXPORT void wino_conv(int m, const float *x, long sxb, long sxy, long sxx,
+                                       const float *u, sgemm_fn sgemm, const float *bias,
+                                       int act, float slope, float *y, long syb, long syy,
+                                       long syx, int B, int H, int W, int C, int O, long block,
+                                       float *ws, int nthreads)
+{
+    const long T = tile_count(m, B, H, W);
+    const int P = (m + 2) * (m + 2);
+#pragma omp parallel num_threads(nthreads)
+    {
+        int me = 0, nth = 1;
+#ifdef _OPENMP
+        me = omp_get_thread_num();
+        nth = omp_get_num_threads();
+#endif
+        const long lo = T * me / nth, hi = T * (me + 1) / nth;
+        float *vb = ws + (size_t)me * P * block * (C + O);
+        float *pb = vb + (size_t)P * block * C;
+        const float one = 1.f, zero = 0.f;
+        long t0, i;
+        int k;
+        for (t0 = lo; t0 < hi; t0 += block) {
+            const int nb = (int)(hi - t0 < block ? hi - t0 : block);
+            for (i = 0; i < nb; ++i) {
+                if (m == 4)
+                    tile_in4(x, sxb, sxy, sxx, H, W, C, t0 + i, vb + i * C, (size_t)nb * C);
+                else
+                    tile_in2(x, sxb, sxy, sxx, H, W, C, t0 + i, vb + i * C, (size_t)nb * C);
+            }
+            /* row-major pb[k] (nb x O) = vb[k] (nb x C) @ u[k] (C x O), as column-major
+               pb^T = u^T vb^T */
+            for (k = 0; k < P; ++k)
+                sgemm("N", "N", &O, &nb, &C, &one, u + (size_t)k * C * O, &O,
+                      vb + (size_t)k * nb * C, &C, &zero, pb + (size_t)k * nb * O, &O);
+            for (i = 0; i < nb; ++i) {
+                if (m == 4)
+                    tile_out4(pb + i * O, (size_t)nb * O, bias, act, slope, y, syb, syy, syx,
+                              H, W, O, t0 + i);
+                else
+                    tile_out2(pb + i * O, (size_t)nb * O, bias, act, slope, y, syb, syy, syx,
+                              H, W, O, t0 + i);
+            }
+        }
+    }
+}
