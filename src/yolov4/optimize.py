@@ -197,6 +197,36 @@ def to_bfloat16(net: nn.Module) -> nn.Module:
     return net
 
 
+def plan_inplace_routes(net: nn.Module) -> int:
+    """Let convolutions write their output straight into the ``[route]`` concatenation that
+    reads it (inference only; sets ``net.route_targets``, which the forward pass follows in
+    eval mode). Eligible: a ``ConvBNAct`` whose BatchNorm and activation are folded into a
+    :class:`~yolov4.ops.winograd.WinogradConv2d` (which writes into a channel slice), read
+    by an ungrouped route of several layers — the first such route when several read it. The
+    route copies only its other parts, instead of concatenating all of them. Returns how many
+    convolutions write in place."""
+    from .ops.winograd import WinogradConv2d
+
+    specs = getattr(net, "specs", None)
+    if specs is None:
+        return 0
+    targets = {}
+    for sp in specs:
+        layer = net.layers[sp.index]
+        if sp.type != "route" or len(sp.sources) < 2 or getattr(layer, "groups", 1) != 1:
+            continue
+        offset = 0
+        for j in sp.sources:
+            src = net.layers[j]
+            if (j not in targets and isinstance(getattr(src, "conv", None), WinogradConv2d)
+                    and isinstance(getattr(src, "bn", None), nn.Identity)
+                    and isinstance(getattr(src, "act", None), nn.Identity)):
+                targets[j] = (sp.index, offset, sp.out_shape[0])
+            offset += specs[j].out_shape[0]
+    net.route_targets = targets
+    return len(targets)
+
+
 def optimize_for_inference(net: nn.Module, example: Optional[Tensor] = None, *,
                            channels_last: bool = True, fast_mish: bool = True,
                            pack: bool = True, winograd: Optional[bool] = None,
@@ -243,5 +273,7 @@ def optimize_for_inference(net: nn.Module, example: Optional[Tensor] = None, *,
     if pack and example is not None:
         x = example.contiguous(memory_format=torch.channels_last) if channels_last else example
         pack_convolutions(net, x)
+    if channels_last:
+        plan_inplace_routes(net)
     net.channels_last = bool(channels_last)
     return net

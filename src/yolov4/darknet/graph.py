@@ -23,7 +23,7 @@ from __future__ import annotations
 import copy
 import os
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -122,6 +122,9 @@ class Darknet(nn.Module):
         self.header = (0, 2, 5)
         self.iteration = 0
         self.fused = False
+        # inference only (yolov4.optimize.plan_inplace_routes): layer -> (route, channel offset,
+        # route channels) for outputs written straight into a slice of a route's concatenation
+        self.route_targets: Dict[int, Tuple[int, int, int]] = {}
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
@@ -211,9 +214,27 @@ class Darknet(nn.Module):
         saved: Dict[int, Tensor] = {}
         outputs: List[Tensor] = []
         types, keep = self._types, self._keep
+        targets = self.route_targets if not self.training else {}
+        buffers: Dict[int, Tensor] = {}  # route -> its concatenation, filled by its sources
         for i, layer in enumerate(self.layers):
             t = types[i]
-            if t == "route":
+            if i in targets:  # a convolution that writes into its route's buffer
+                r, offset, channels = targets[i]
+                buf = buffers.get(r)
+                if buf is None:
+                    buf = buffers[r] = torch.empty(
+                        (x.shape[0], channels, x.shape[2], x.shape[3]), dtype=x.dtype,
+                        device=x.device, memory_format=torch.channels_last)
+                x = layer(x, out=buf[:, offset:offset + layer.out_channels])
+            elif t == "route" and i in buffers:
+                x = buffers.pop(i)
+                offset = 0
+                for j in layer.sources:  # copy the parts no source wrote in place
+                    part = saved[j]
+                    if targets.get(j, (None,))[0] != i:
+                        x[:, offset:offset + part.shape[1]].copy_(part)
+                    offset += part.shape[1]
+            elif t == "route":
                 x = layer([saved[j] for j in layer.sources])
             elif t == "shortcut":
                 x = layer(x, [saved[j] for j in layer.sources])

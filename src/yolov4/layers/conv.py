@@ -6,6 +6,8 @@ State-dict names are part of the API: ``conv.weight`` (OIHW), ``conv.bias`` (onl
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 from torch import Tensor, nn
 
@@ -47,8 +49,16 @@ class ConvBNAct(nn.Module):
             if self.conv.bias is not None:
                 self.conv.bias.zero_()
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.act(self.bn(self.conv(x)))
+    @property
+    def out_channels(self) -> int:
+        return self.conv.out_channels
+
+    def forward(self, x: Tensor, out: Optional[Tensor] = None) -> Tensor:
+        """``out``: inference only, when BN and the activation are folded into a convolution
+        that can write into a given tensor (``WinogradConv2d``): its output goes there."""
+        if out is None:
+            return self.act(self.bn(self.conv(x)))
+        return self.conv(x, out=out)
 
     @torch.no_grad()
     def fuse(self) -> None:
