@@ -11,10 +11,12 @@ batch 1 after warm-up of:
 - ``eager``: our ``Darknet``, BatchNorm fused, fp32, NCHW;
 - ``channels_last``: the same in channels-last memory format;
 - ``onnxruntime``: ONNX export (with decode) in ONNX Runtime, fp32;
-- ``optimized``: ``yolov4.optimize.optimize_for_inference`` — channels-last, Mish via one
-  sigmoid compiled by ``torch.compile`` into one loop, pre-packed oneDNN convolutions with fused
-  activations; fp32 (``--winograd`` adds a row with Winograd F(4x4, 3x3) convolutions where
-  the autotune measures them faster than the packed kernels);
+- ``optimized``: ``yolov4.optimize.optimize_for_inference`` with its defaults — channels-last,
+  Mish via one sigmoid compiled by ``torch.compile`` into one loop, pre-packed oneDNN
+  convolutions with fused activations, Winograd F(4x4)/F(2x2) 3x3 convolutions (compiled
+  transforms) where the autotune measures them faster, convolutions writing straight into
+  route concatenations; fp32;
+- ``optimized-direct``: the same without Winograd (every convolution the packed oneDNN one);
 - ``bf16``: the same network cast to bfloat16 (decode in fp32);
 - ``ort-int8``: ONNX Runtime with static int8 QDQ quantisation (per-channel weights,
   calibrated on the shared photos, head convolutions and the decode left in fp32);
@@ -249,15 +251,16 @@ def bench_model(name: str, cfg: str, weights: Optional[str], size: int, args, tm
 
     net_opt = Darknet.from_cfg(cfg)
     net_opt.load_weights(weights)
-    optimize_for_inference(net_opt.eval().fuse(), x)
+    with torch.inference_mode():
+        optimize_for_inference(net_opt.eval().fuse(), x)
+    n_wg = sum(isinstance(m, WinogradConv2d) for m in net_opt.modules())
+    print(f"  {name}: {n_wg} convolutions run as Winograd (autotuned)", flush=True)
     fns["optimized"] = lambda: net_opt(x_cl)
-    if args.winograd:
-        net_wg = Darknet.from_cfg(cfg)
-        net_wg.load_weights(weights)
-        optimize_for_inference(net_wg.eval().fuse(), x, winograd=True)
-        n_wg = sum(isinstance(m, WinogradConv2d) for m in net_wg.modules())
-        print(f"  {name}: {n_wg} convolutions run faster as Winograd F(4x4, 3x3)", flush=True)
-        fns["optimized+winograd"] = lambda: net_wg(x_cl)
+    net_direct = Darknet.from_cfg(cfg)
+    net_direct.load_weights(weights)
+    with torch.inference_mode():
+        optimize_for_inference(net_direct.eval().fuse(), x, winograd=False)
+    fns["optimized-direct"] = lambda: net_direct(x_cl)
 
     net_bf = Darknet.from_cfg(cfg)
     net_bf.load_weights(weights)
@@ -370,7 +373,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--warmup", type=int, default=None)
     ap.add_argument("--models", default="yolov4-tiny,yolov4")
     ap.add_argument("--no-int8", action="store_true")
-    ap.add_argument("--winograd", action="store_true", help="add the Winograd variant")
     args = ap.parse_args(argv)
     if not SHARED.is_dir():
         print(f"{SHARED} is absent: the benchmark needs the shared cfgs, weights and photos")

@@ -109,3 +109,47 @@ def test_bf16_detector_agrees_with_fp32(shared_darknet):
     for lab, box, score in zip(plain.labels, plain.boxes, plain.scores):
         k = half.labels.index(lab)  # dog.jpg: one box per class
         assert (half.boxes[k] - box).abs().max() < 8 and abs(half.scores[k] - score) < 0.05
+
+
+def test_upsample_keeps_channels_last():
+    from yolov4.layers.upsample import Upsample
+
+    x = torch.randn(2, 5, 3, 4)
+    ref = Upsample(2)(x)
+    got = Upsample(2)(x.contiguous(memory_format=torch.channels_last))
+    assert torch.equal(got, ref)
+    assert got.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.skipif(not __import__("yolov4.ops.winograd_native", fromlist=["x"]).available(),
+                    reason="native Winograd not built")
+def test_inplace_routes_same_outputs(shared_darknet):
+    """Winograd convs writing into their route's concatenation: bit-identical to the same
+    network concatenating, and within fp32 rounding of the plain network."""
+    from yolov4.ops.winograd import winograd_autotune
+    from yolov4.optimize import plan_inplace_routes
+
+    cfg = shared_darknet / "weights" / "yolov4-tiny.cfg"
+    plain = Darknet.from_cfg(str(cfg))
+    plain.load_weights(str(cfg.with_suffix(".weights")))
+    plain.eval().fuse()
+    net = Darknet.from_cfg(str(cfg))
+    net.load_weights(str(cfg.with_suffix(".weights")))
+    net.eval().fuse().to(memory_format=torch.channels_last)
+    x = torch.rand(1, 3, 128, 160).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        assert winograd_autotune(net, x, runs=1, margin=10.0) == 12  # every stride-1 3x3
+        n = plan_inplace_routes(net)
+        # routes 6, 14, 22 are fed by two Winograd convs each; 8, 16, 24 by one
+        assert n == 9 and net.route_targets[4] == (6, 32, 64)
+        planned = net(x)
+        targets, net.route_targets = net.route_targets, {}
+        concatenated = net(x)
+        net.route_targets = targets
+        ref = plain(x.contiguous())
+    for a, b, r in zip(planned, concatenated, ref):
+        assert torch.equal(a, b)
+        assert (a - r).abs().max() < 1e-4
+    net.train()  # train mode ignores the plan
+    with torch.no_grad():
+        assert [t.shape[-1] for t in net(x)] == [85, 85]
