@@ -10,7 +10,7 @@ from darknet_random import small_cfg
 from yolov4.darknet.cfg import parse_cfg_text, read_cfg
 from yolov4.darknet.graph import Darknet
 from yolov4.errors import CfgError, YoloError
-from yolov4.layers.yolo import YoloLayer
+from yolov4.layers.yolo import YoloLayer, decode_cells
 
 OFFICIAL = ["yolov4.cfg", "yolov4-custom.cfg", "yolov4-tiny.cfg", "yolov4-tiny-custom.cfg",
             "yolov4-csp.cfg", "yolov4-sam-mish-csp-reorg-bfm.cfg", "yolov3.cfg",
@@ -142,6 +142,9 @@ def test_decode_matches_get_yolo_box(new_coords, scale):
     if new_coords:
         x = x.sigmoid()
     dec = layer.eval()(x, (96, 160))
+    with torch.no_grad():  # the inference decode (decode_cells_inplace)
+        dec_nograd = layer(x, (96, 160))
+    assert torch.allclose(dec_nograd, dec, rtol=1e-6, atol=1e-7)
     raw = layer.train()(x, (96, 160))
     assert dec.shape == raw.shape == (2, 2, 3, 5, 7)
     assert torch.allclose(layer.decode(raw, (96, 160)), dec)
@@ -266,3 +269,21 @@ def test_cbn_key_and_classes_leave_caller_sections_alone():
     net = Darknet.from_cfg(sections, classes=4)
     assert type(net.layers[0].bn).__name__ == "CmBatchNorm2d"  # parse_convolutional: cbn=1
     assert sections[-1].get_int("classes") == 2 and net.sections[-1].get_int("classes") == 4
+
+
+@pytest.mark.parametrize("new_coords", [0, 1])
+@pytest.mark.parametrize("scale_x_y", [1.0, 1.05, 2.0])
+def test_inference_decode_equals_differentiable_decode(new_coords, scale_x_y):
+    """The no-grad decode (fewer passes, strided input) equals decode_cells to one ulp."""
+    from yolov4.layers.yolo import decode_cells_inplace
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 3 * 85, 13, 17).contiguous(memory_format=torch.channels_last)
+    raw = x.view(2, 3, 85, 13, 17).permute(0, 1, 3, 4, 2)
+    if new_coords:
+        raw = raw.sigmoid()
+    anchors = torch.rand(3, 2)
+    ref = decode_cells(raw, anchors, scale_x_y, new_coords)
+    got = decode_cells_inplace(raw, anchors, scale_x_y, new_coords)
+    assert got.is_contiguous() and got.shape == ref.shape
+    assert ((got - ref).abs() <= 2.5e-7 * ref.abs().clamp(min=1)).all()
