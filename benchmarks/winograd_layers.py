@@ -3,7 +3,7 @@ direct kernel (what ``optimize_for_inference`` runs without Winograd) against ou
 convolutions — the torch-level transforms (``yolov4.ops.winograd``'s fallback) and the
 compiled ones (``yolov4.ops.winograd_native``: three steps around ``torch.bmm``, the same
 with the tiles split per thread, and one parallel region calling ``sgemm_`` per thread),
-F(4x4, 3x3) and F(2x2, 3x3). Every Winograd output is checked against the direct one. Leaky
+F(6x6, 3x3), F(4x4, 3x3) and F(2x2, 3x3). Every Winograd output is checked against the direct one. Leaky
 ReLU is fused in both, as in the network.
 
 Why it exists: issue 3 asks for fp32 yolov4-tiny at <= 0.75x OpenCV DNN's latency; OpenCV
@@ -59,8 +59,11 @@ def main() -> None:
         variants += [("F4 bmm", dict(tile=4), True),
                      (f"F4 split {args.threads}", dict(tile=4, split=args.threads), True),
                      ("F2 bmm", dict(tile=2), True)]
+    if native:
+        variants += [("F6 bmm", dict(tile=6), True)]
     if region:
-        variants += [("F4 region", dict(tile=4, block=WHOLE), True),
+        variants += [("F6 region", dict(tile=6, block=WHOLE), True),
+                     ("F4 region", dict(tile=4, block=WHOLE), True),
                      ("F2 region", dict(tile=2, block=WHOLE), True)]
     print("| C_in -> C_out @ H=W (x layers) | direct ms | direct GFLOP/s | "
           + " | ".join(f"{v[0]} ms" for v in variants) + " | best / direct |")

@@ -15,7 +15,7 @@ All keep fp32 results within ~1e-5 relative of the plain network (checked in tes
   reordered once by ``_reorder_convolution_weight``, the kernels PyTorch's own freezing pass
   uses) with Darknet's ``leaky``/``relu``/``logistic``/``swish`` fused into the convolution;
   bit-identical outputs, 16-22% faster networks here (CPU, fp32 only);
-- **Winograd F(4x4, 3x3) / F(2x2, 3x3)** for the 3x3 stride-1 convolutions that measure faster
+- **Winograd F(6x6, 3x3) / F(4x4, 3x3) / F(2x2, 3x3)** for the 3x3 stride-1 convolutions that measure faster
   on this machine (:mod:`yolov4.ops.winograd`), with the activation fused; on by default when
   the compiled transforms (:mod:`yolov4.ops.winograd_native`, built at install) are present,
   where they run yolov4-tiny's 104x104 to 26x26 layers 1.7-2.3x faster than the packed kernels.
@@ -236,7 +236,7 @@ def optimize_for_inference(net: nn.Module, example: Optional[Tensor] = None, *,
     Args:
         example: an input ``Tensor[1, 3, H, W]`` of the deployment size, needed for packing
             and to time the Winograd candidates (both skipped without it).
-        winograd: time Winograd F(4x4)/F(2x2) against the packed direct kernel for every
+        winograd: time Winograd F(6x6)/F(4x4)/F(2x2) against the packed direct kernel for every
             3x3 stride-1 convolution and keep it where it is faster
             (:func:`yolov4.ops.winograd.winograd_autotune`; a few seconds once). None (default):
             on when the compiled kernels (:mod:`yolov4.ops.winograd_native`) are built.

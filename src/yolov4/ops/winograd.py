@@ -48,12 +48,36 @@ _BT2 = torch.tensor([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]],
                     dtype=torch.float64)
 _G2 = torch.tensor([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], dtype=torch.float64)
 _AT2 = torch.tensor([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=torch.float64)
-_MATRICES = {4: (_BT4, _G4, _AT4), 2: (_BT2, _G2, _AT2)}
+#: F(6x6, 3x3): points 0, ±1, ±2, ±1/2, ∞ (8x8 input tiles, 64 products; Lavin's / wincnn's
+#: construction, the kernel OpenCV DNN uses).
+_BT6 = torch.tensor([[-1, 0, 21 / 4, 0, -21 / 4, 0, 1, 0],
+                     [0, 1, 1, -17 / 4, -17 / 4, 1, 1, 0],
+                     [0, -1, 1, 17 / 4, -17 / 4, -1, 1, 0],
+                     [0, 1 / 2, 1 / 4, -5 / 2, -5 / 4, 2, 1, 0],
+                     [0, -1 / 2, 1 / 4, 5 / 2, -5 / 4, -2, 1, 0],
+                     [0, 2, 4, -5 / 2, -5, 1 / 2, 1, 0],
+                     [0, -2, 4, 5 / 2, -5, -1 / 2, 1, 0],
+                     [0, -1, 0, 21 / 4, 0, -21 / 4, 0, 1]], dtype=torch.float64)
+_G6 = torch.tensor([[-1, 0, 0],
+                    [-2 / 9, -2 / 9, -2 / 9],
+                    [-2 / 9, 2 / 9, -2 / 9],
+                    [1 / 90, 1 / 45, 2 / 45],
+                    [1 / 90, -1 / 45, 2 / 45],
+                    [32 / 45, 16 / 45, 8 / 45],
+                    [32 / 45, -16 / 45, 8 / 45],
+                    [0, 0, 1]], dtype=torch.float64)
+_AT6 = torch.tensor([[1, 1, 1, 1, 1, 1, 1, 0],
+                     [0, 1, -1, 2, -2, 1 / 2, -1 / 2, 0],
+                     [0, 1, 1, 4, 4, 1 / 4, 1 / 4, 0],
+                     [0, 1, -1, 8, -8, 1 / 8, -1 / 8, 0],
+                     [0, 1, 1, 16, 16, 1 / 16, 1 / 16, 0],
+                     [0, 1, -1, 32, -32, 1 / 32, -1 / 32, 1]], dtype=torch.float64)
+_MATRICES = {6: (_BT6, _G6, _AT6), 4: (_BT4, _G4, _AT4), 2: (_BT2, _G2, _AT2)}
 _G = _G4  # the F(4x4, 3x3) weight transform (benchmarks use it)
 
 
 class WinogradConv2d(nn.Module):
-    """A 3x3, stride-1, padding-1 convolution computed with Winograd F(m x m, 3x3), m = 4 or 2.
+    """A 3x3, stride-1, padding-1 convolution computed with Winograd F(m x m, 3x3), m = 6, 4, 2.
 
     Args:
         conv: the ``nn.Conv2d`` to replace (its weight and bias are copied and transformed).
@@ -62,9 +86,10 @@ class WinogradConv2d(nn.Module):
         split: native path only: tiles split into this many runs, one per thread, with the
             weights repeated as many times (see :func:`yolov4.ops.winograd_native.conv3x3`);
             1 keeps one copy. :func:`winograd_autotune` times both.
-        tile: output tile size m: 4 (36 products per 16 outputs, 4x fewer multiplies than
-            direct) or 2 (16 per 4, 2.25x fewer, but 16/9 the weights instead of 36/9: for
-            small maps with many channels, where reading the weights dominates).
+        tile: output tile size m: 6 (64 products per 36 outputs, 5.1x fewer multiplies than
+            direct, 64/9 the weights), 4 (36 per 16, 4x fewer, 36/9 the weights) or 2 (16 per
+            4, 2.25x fewer, 16/9 the weights: for small maps with many channels, where
+            reading the weights dominates).
         block: native path only: > 0 runs the convolution in one parallel region, each thread
             on its own tiles, ``block`` at a time (``split`` is then ignored); 0: three steps
             with ``torch.bmm`` in the middle. See :func:`yolov4.ops.winograd_native.conv3x3`.
@@ -77,7 +102,7 @@ class WinogradConv2d(nn.Module):
                  tile: int = 4, block: int = 0) -> None:
         super().__init__()
         if tile not in _MATRICES:
-            raise ValueError(f"Winograd tile must be 4 or 2, got {tile}")
+            raise ValueError(f"Winograd tile must be 6, 4 or 2, got {tile}")
         bt, g, at = _MATRICES[tile]
         n = tile + 2  # input tile size
         w = conv.weight.detach().double()  # [O, I, 3, 3]
@@ -204,7 +229,8 @@ def winograd_autotune(module: nn.Module, example: Tensor, runs: int = 5,
     margin, as timings on a busy CPU are noisy); then keeps those swaps only if the whole
     ``module(example)`` is faster with them. A fused activation becomes ``nn.Identity``.
     ``report``: a list that gets one ``(name, direct_ms, winograd_ms, split, swapped)`` per
-    eligible conv (the fastest of F(4x4) / F(2x2) with or without the per-thread split) and
+    eligible conv (the fastest of the F(6x6) / F(4x4) / F(2x2) variants, three-step or one
+    region, tried in the native path; F(4x4) and F(2x2) in the torch fallback) and
     a last ``("network", direct_ms, winograd_ms, "", kept)``.
     Returns how many were swapped.
     """
@@ -246,10 +272,11 @@ def winograd_autotune(module: nn.Module, example: Tensor, runs: int = 5,
         if key not in decided:
             variants = [(4, 1, 0), (2, 1, 0)]  # (tile, split, block)
             if winograd_native.supports(x):
+                variants.append((6, 1, 0))
                 if threads > 1:
                     variants.append((4, threads, 0))
                 if winograd_native.single_region():
-                    variants += [(4, 1, _WHOLE_RUN), (2, 1, _WHOLE_RUN)]
+                    variants += [(4, 1, _WHOLE_RUN), (6, 1, _WHOLE_RUN)]
             best, t_direct = None, float("inf")
             for tile, split, block in variants:
                 cand = WinogradConv2d(conv, slope, split=split, tile=tile, block=block).to(

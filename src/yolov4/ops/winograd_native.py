@@ -106,12 +106,12 @@ def _workspace(name: str, numel: int) -> Tensor:
 
 def conv3x3(x: Tensor, u: Tensor, bias: Optional[Tensor], slope: Optional[float],
             out: Optional[Tensor] = None, tile: int = 4, block: int = 0) -> Tensor:
-    """One 3x3, stride-1, padding-1 convolution by Winograd F(4x4, 3x3) or F(2x2, 3x3).
+    """One 3x3, stride-1, padding-1 convolution by Winograd F(m x m, 3x3), m = 6, 4 or 2.
 
     Args:
         x: ``Tensor[B, C, H, W]`` fp32 with ``x.stride(1) == 1`` (see :func:`supports`).
         u: ``Tensor[S·P, C, O]``: the transformed weights ``G g Gᵀ`` (``[P, C, O]``, P = 36
-            for F(4x4, 3x3), 16 for F(2x2, 3x3)) repeated ``S`` times. ``S > 1`` splits the tiles into ``S`` equal runs laid out one
+            for F(4x4, 3x3), 64 for F(6x6), 16 for F(2x2)) repeated ``S`` times. ``S > 1`` splits the tiles into ``S`` equal runs laid out one
             after the other, so that ``torch.bmm``, which hands each thread an equal run of the
             ``S·P`` products, gives thread ``k`` the tiles the transforms' thread ``k`` wrote
             and will read (S = the thread count): no cache lines cross cores between the steps.
@@ -120,7 +120,7 @@ def conv3x3(x: Tensor, u: Tensor, bias: Optional[Tensor], slope: Optional[float]
         slope: None for a linear output, else leaky ReLU with this negative slope (0: ReLU).
         out: optional ``Tensor[B, O, H, W]`` with ``out.stride(1) == 1`` to write into (e.g. a
             channel slice of a route's concatenation); a new channels-last tensor otherwise.
-        tile: output tile size m: 4 for F(4x4, 3x3), 2 for F(2x2, 3x3).
+        tile: output tile size m: 6, 4 or 2 for F(m x m, 3x3).
         block: > 0: run the whole convolution in one parallel region (``wino_conv``): each
             thread transforms ``block`` tiles at a time, multiplies them with the BLAS
             ``sgemm_`` PyTorch links (single-threaded inside the region) and writes their
@@ -133,7 +133,7 @@ def conv3x3(x: Tensor, u: Tensor, bias: Optional[Tensor], slope: Optional[float]
     b, c, h, w = x.shape
     m = tile
     planes = (m + 2) ** 2
-    if m not in (2, 4) or u.shape[0] % planes:
+    if m not in (2, 4, 6) or u.shape[0] % planes:
         raise ValueError(f"F({m}x{m}, 3x3) weights must be [S·{planes}, C, O], got "
                          f"{list(u.shape)}")
     split, o = u.shape[0] // planes, u.shape[2]
