@@ -1,5 +1,6 @@
 /*
- * Winograd F(6x6, 3x3), F(4x4, 3x3) and F(2x2, 3x3) convolution kernels for fp32 channels-last tensors.
+ * Winograd F(6x6, 3x3), F(4x4, 3x3) and F(2x2, 3x3) transforms for fp32 channels-last
+ * tensors.
  *
  * Built by setup.py as the optional extension ``yolov4.ops._winograd_native`` and called
  * through ctypes by ``yolov4/ops/winograd_native.py`` (plain C + OpenMP, no Python headers).
@@ -15,20 +16,16 @@
  *       activation applied: act 0 linear, 1 leaky (y < 0 -> slope * y; slope 0 is relu);
  *   tiles t = (b, ty, tx) in row-major order, T = B * ceil(H/m) * ceil(W/m).
  *
- * Two ways to run a convolution:
- *   - wino_conv: one OpenMP region. Each thread takes an equal run of tiles and, block by
- *     block, transforms them, multiplies the P planes by U with a single-threaded sgemm (the
- *     caller passes the BLAS sgemm_ that PyTorch links), and writes the outputs; nothing
- *     crosses cores and the threads wake once per layer.
- *   - wino_input / wino_output (+ torch.bmm between them, when no sgemm is available).
+ * A convolution is wino_input, torch.bmm of the P planes with U (PyTorch's BLAS), wino_output.
+ * (Measured here and dropped: one OpenMP region per layer calling sgemm_ per thread, and
+ * tiles split per thread to keep data on one core -- both faster for a layer alone, both
+ * slower inside the network.)
+ *
  * The channel loops are contiguous, so the compiler vectorises them. GCC on x86-64 builds an
  * AVX-512, an AVX2 and a baseline copy of each entry point and picks one at load time.
  */
 #include <stddef.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define WINO_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -51,12 +48,7 @@
 
 #define CHUNK 64 /* channels per inner block: (m+2)^2 x 64 floats stay in L1 */
 
-/* Fortran BLAS sgemm_ (LP64): column-major C = alpha op(A) op(B) + beta C. */
-typedef void (*sgemm_fn)(const char *, const char *, const int *, const int *, const int *,
-                         const float *, const float *, const int *, const float *, const int *,
-                         const float *, float *, const int *);
-
-WINO_EXPORT int wino_abi_version(void) { return 4; }
+WINO_EXPORT int wino_abi_version(void) { return 6; }
 
 TILE_FN void tile_position(long t, int m, int H, int W, int *b, int *ty, int *tx)
 {
@@ -94,42 +86,55 @@ TILE_FN void load_chunk(const float *const *src, int count, int c0, int n, float
     }
 }
 
-/* F(4x4, 3x3) input transform of one tile: 36 planes at out + k*plane (C channels each). */
+/* B^T of F(4x4, 3x3) on 6 values at d[k * ds], 6 results at o[i * os], for n channels. */
+TILE_FN void bt4(const float *d, size_t ds, float *o, size_t os, int n)
+{
+    int c;
+    for (c = 0; c < n; ++c) {
+        const float d0 = d[c], d1 = d[ds + c], d2 = d[2 * ds + c], d3 = d[3 * ds + c],
+                    d4 = d[4 * ds + c], d5 = d[5 * ds + c];
+        o[c] = 4.f * d0 - 5.f * d2 + d4;
+        o[os + c] = -4.f * (d1 + d2) + d3 + d4;
+        o[2 * os + c] = 4.f * (d1 - d2) - d3 + d4;
+        o[3 * os + c] = 2.f * (d3 - d1) - d2 + d4;
+        o[4 * os + c] = 2.f * (d1 - d3) - d2 + d4;
+        o[5 * os + c] = 4.f * d1 - 5.f * d3 + d5;
+    }
+}
+
+/* True when the tile's (m+2)^2 input pixels are all inside the image (no padding). */
+TILE_FN int tile_inside(int m, int H, int W, int ty, int tx)
+{
+    return ty * m - 1 >= 0 && ty * m + m + 1 <= H && tx * m - 1 >= 0 && tx * m + m + 1 <= W;
+}
+
+/* F(4x4, 3x3) input transform of one tile: 36 planes at out + k*plane (C channels each).
+   Inside the image the columns are read straight from x; at the border through a zero-padded
+   copy. */
 TILE_FN void tile_in4(const float *x, long sxb, long sxy, long sxx, int H, int W, int C,
-                            long t, float *out, size_t plane)
+                      long t, float *out, size_t plane)
 {
     const float *src[36];
     float d[6][6][CHUNK], e[6][6][CHUNK];
-    int b, ty, tx, i, j, c, c0;
+    int b, ty, tx, i, j, c0, inside;
+    const float *base;
     tile_position(t, 4, H, W, &b, &ty, &tx);
-    tile_sources(x, sxb, sxy, sxx, H, W, 4, b, ty, tx, src);
+    inside = tile_inside(4, H, W, ty, tx);
+    base = x + b * sxb + (ty * 4 - 1) * sxy + (tx * 4 - 1) * sxx;
+    if (!inside)
+        tile_sources(x, sxb, sxy, sxx, H, W, 4, b, ty, tx, src);
     for (c0 = 0; c0 < C; c0 += CHUNK) {
         const int n = C - c0 < CHUNK ? C - c0 : CHUNK;
-        load_chunk(src, 36, c0, n, &d[0][0][0]);
-        for (j = 0; j < 6; ++j) /* columns: e = B^T d */
-            for (c = 0; c < n; ++c) {
-                const float d0 = d[0][j][c], d1 = d[1][j][c], d2 = d[2][j][c],
-                            d3 = d[3][j][c], d4 = d[4][j][c], d5 = d[5][j][c];
-                e[0][j][c] = 4.f * d0 - 5.f * d2 + d4;
-                e[1][j][c] = -4.f * (d1 + d2) + d3 + d4;
-                e[2][j][c] = 4.f * (d1 - d2) - d3 + d4;
-                e[3][j][c] = 2.f * (d3 - d1) - d2 + d4;
-                e[4][j][c] = 2.f * (d1 - d3) - d2 + d4;
-                e[5][j][c] = 4.f * d1 - 5.f * d3 + d5;
-            }
-        for (i = 0; i < 6; ++i) { /* rows: (B^T d) B */
-            float *o = out + (size_t)(i * 6) * plane + c0;
-            for (c = 0; c < n; ++c) {
-                const float d0 = e[i][0][c], d1 = e[i][1][c], d2 = e[i][2][c],
-                            d3 = e[i][3][c], d4 = e[i][4][c], d5 = e[i][5][c];
-                o[c] = 4.f * d0 - 5.f * d2 + d4;
-                o[plane + c] = -4.f * (d1 + d2) + d3 + d4;
-                o[2 * plane + c] = 4.f * (d1 - d2) - d3 + d4;
-                o[3 * plane + c] = 2.f * (d3 - d1) - d2 + d4;
-                o[4 * plane + c] = 2.f * (d1 - d3) - d2 + d4;
-                o[5 * plane + c] = 4.f * d1 - 5.f * d3 + d5;
-            }
+        if (inside) {
+            for (j = 0; j < 6; ++j) /* columns: e = B^T d */
+                bt4(base + j * sxx + c0, (size_t)sxy, &e[0][j][0], 6 * CHUNK, n);
+        } else {
+            load_chunk(src, 36, c0, n, &d[0][0][0]);
+            for (j = 0; j < 6; ++j)
+                bt4(&d[0][j][0], 6 * CHUNK, &e[0][j][0], 6 * CHUNK, n);
         }
+        for (i = 0; i < 6; ++i) /* rows: (B^T d) B */
+            bt4(&e[i][0][0], CHUNK, out + (size_t)(i * 6) * plane + c0, plane, n);
     }
 }
 
@@ -291,19 +296,28 @@ TILE_FN void tile_in6(const float *x, long sxb, long sxy, long sxx, int H, int W
 {
     const float *src[64];
     float d[8][8][CHUNK6], e[8][8][CHUNK6];
-    int b, ty, tx, i, j, k, c0;
+    int b, ty, tx, i, j, k, c0, inside;
+    const float *base;
     tile_position(t, 6, H, W, &b, &ty, &tx);
-    tile_sources(x, sxb, sxy, sxx, H, W, 6, b, ty, tx, src);
+    inside = tile_inside(6, H, W, ty, tx);
+    base = x + b * sxb + (ty * 6 - 1) * sxy + (tx * 6 - 1) * sxx;
+    if (!inside)
+        tile_sources(x, sxb, sxy, sxx, H, W, 6, b, ty, tx, src);
     for (c0 = 0; c0 < C; c0 += CHUNK6) {
         const int n = C - c0 < CHUNK6 ? C - c0 : CHUNK6;
-        for (k = 0; k < 64; ++k) {
-            if (src[k])
-                memcpy(d[k / 8][k % 8], src[k] + c0, (size_t)n * sizeof(float));
-            else
-                memset(d[k / 8][k % 8], 0, (size_t)n * sizeof(float));
+        if (inside) {
+            for (j = 0; j < 8; ++j) /* columns: e[.][j] = B^T d[.][j] */
+                bt6(base + j * sxx + c0, (size_t)sxy, &e[0][j][0], 8 * CHUNK6, n);
+        } else {
+            for (k = 0; k < 64; ++k) {
+                if (src[k])
+                    memcpy(d[k / 8][k % 8], src[k] + c0, (size_t)n * sizeof(float));
+                else
+                    memset(d[k / 8][k % 8], 0, (size_t)n * sizeof(float));
+            }
+            for (j = 0; j < 8; ++j)
+                bt6(&d[0][j][0], 8 * CHUNK6, &e[0][j][0], 8 * CHUNK6, n);
         }
-        for (j = 0; j < 8; ++j) /* columns: e[.][j] = B^T d[.][j] */
-            bt6(&d[0][j][0], 8 * CHUNK6, &e[0][j][0], 8 * CHUNK6, n);
         for (i = 0; i < 8; ++i) /* rows: plane i*8 + j = (B^T d B)[i][j] */
             bt6(&e[i][0][0], CHUNK6, out + (size_t)(i * 8) * plane + c0, plane, n);
     }
@@ -386,81 +400,31 @@ static long tile_count(int m, int B, int H, int W)
     return (long)B * ((H + m - 1) / m) * ((W + m - 1) / m);
 }
 
-/*
- * Input transform of every tile into v, for torch.bmm: the tiles are cut into runs of
- * `chunk` (the last padded), run g's plane k at v + (g*P + k) * chunk * C.
- */
+/* Input transform of every tile into v: plane k of tile t at v + (k * T + t) * C. */
 WINO_CLONES WINO_EXPORT void wino_input(int m, const float *x, long sxb, long sxy, long sxx,
-                                        float *v, long chunk, int B, int H, int W, int C,
-                                        int nthreads)
+                                        float *v, int B, int H, int W, int C, int nthreads)
 {
     const long T = tile_count(m, B, H, W);
-    const int P = (m + 2) * (m + 2);
-    const size_t plane = (size_t)chunk * C;
+    const size_t plane = (size_t)T * C;
     long t;
 #pragma omp parallel for num_threads(nthreads) schedule(static)
     for (t = 0; t < T; ++t) {
-        float *out = v + ((size_t)(t / chunk) * P * chunk + (size_t)(t % chunk)) * C;
+        float *out = v + (size_t)t * C;
         tile_in(m, x, sxb, sxy, sxx, H, W, C, t, out, plane);
     }
 }
 
 /* Output transform from the products p (layout of v, O channels) into y. */
-WINO_CLONES WINO_EXPORT void wino_output(int m, const float *p, long chunk, const float *bias,
-                                         int act, float slope, float *y, long syb, long syy,
-                                         long syx, int B, int H, int W, int O, int nthreads)
+WINO_CLONES WINO_EXPORT void wino_output(int m, const float *p, const float *bias, int act,
+                                         float slope, float *y, long syb, long syy, long syx,
+                                         int B, int H, int W, int O, int nthreads)
 {
     const long T = tile_count(m, B, H, W);
-    const int P = (m + 2) * (m + 2);
-    const size_t plane = (size_t)chunk * O;
+    const size_t plane = (size_t)T * O;
     long t;
 #pragma omp parallel for num_threads(nthreads) schedule(static)
     for (t = 0; t < T; ++t) {
-        const float *in = p + ((size_t)(t / chunk) * P * chunk + (size_t)(t % chunk)) * O;
+        const float *in = p + (size_t)t * O;
         tile_out(m, in, plane, bias, act, slope, y, syb, syy, syx, H, W, O, t);
-    }
-}
-
-/*
- * The whole convolution in one OpenMP region. u: [P][C][O] (row-major per plane); ws: per
- * thread P * block * (C + O) floats (nthreads of them); block: tiles per step (a thread's
- * run is processed `block` tiles at a time, so that its transformed tiles stay in cache).
- */
-WINO_CLONES WINO_EXPORT void wino_conv(int m, const float *x, long sxb, long sxy, long sxx,
-                                       const float *u, sgemm_fn sgemm, const float *bias,
-                                       int act, float slope, float *y, long syb, long syy,
-                                       long syx, int B, int H, int W, int C, int O, long block,
-                                       float *ws, int nthreads)
-{
-    const long T = tile_count(m, B, H, W);
-    const int P = (m + 2) * (m + 2);
-#pragma omp parallel num_threads(nthreads)
-    {
-        int me = 0, nth = 1;
-#ifdef _OPENMP
-        me = omp_get_thread_num();
-        nth = omp_get_num_threads();
-#endif
-        const long lo = T * me / nth, hi = T * (me + 1) / nth;
-        float *vb = ws + (size_t)me * P * block * (C + O);
-        float *pb = vb + (size_t)P * block * C;
-        const float one = 1.f, zero = 0.f;
-        long t0, i;
-        int k;
-        for (t0 = lo; t0 < hi; t0 += block) {
-            const int nb = (int)(hi - t0 < block ? hi - t0 : block);
-            for (i = 0; i < nb; ++i) {
-                tile_in(m, x, sxb, sxy, sxx, H, W, C, t0 + i, vb + i * C, (size_t)nb * C);
-            }
-            /* row-major pb[k] (nb x O) = vb[k] (nb x C) @ u[k] (C x O), as column-major
-               pb^T = u^T vb^T */
-            for (k = 0; k < P; ++k)
-                sgemm("N", "N", &O, &nb, &C, &one, u + (size_t)k * C * O, &O,
-                      vb + (size_t)k * nb * C, &C, &zero, pb + (size_t)k * nb * O, &O);
-            for (i = 0; i < nb; ++i) {
-                tile_out(m, pb + i * O, (size_t)nb * O, bias, act, slope, y, syb, syy, syx, H,
-                         W, O, t0 + i);
-            }
-        }
     }
 }

@@ -1,20 +1,23 @@
-"""Winograd F(4x4, 3x3) convolution for fast fp32 CPU inference of 3x3 stride-1 convolutions.
+"""Winograd convolution for fast fp32 CPU inference of 3x3 stride-1 convolutions.
 
-Lavin & Gray (2016): a 4x4 output tile of a 3x3 convolution is ``Y = Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A``
-over a 6x6 input tile ``d``, so the per-tile work becomes 36 independent matrix products
-``[tiles, C_in] @ [C_in, C_out]`` — 4x fewer multiplies than direct convolution (36 instead of
-144 per tile and channel pair). Interpolation points 0, ±1, ±2, ∞ (the usual F(4, 3) matrices);
-fp32 error stays around 1e-5 relative, like OpenCV DNN's own Winograd kernels.
+Lavin & Gray (2016): an m x m output tile of a 3x3 convolution is
+``Y = Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A`` over an (m+2) x (m+2) input tile ``d``, so the per-tile work
+becomes (m+2)² independent matrix products ``[tiles, C_in] @ [C_in, C_out]``. F(4x4, 3x3)
+needs 36 multiplies per tile and channel pair instead of 144 (4x fewer), F(6x6, 3x3) 64
+instead of 324 (5.1x), F(2x2, 3x3) 16 instead of 36 (2.25x, with the smallest transformed
+weights). fp32 error stays around 1e-5 relative, like OpenCV DNN's own Winograd kernels.
 
 Two implementations of the same arithmetic: the transforms compiled in C
-(:mod:`yolov4.ops.winograd_native`, built at install time; fp32 channels-last CPU tensors, with
-the bias and a leaky/relu activation fused into the output transform) — 1.7-2.4x faster than
-the pre-packed oneDNN direct kernels on yolov4-tiny's 104x104 to 26x26 layers here — and a
-torch fallback (any device or dtype, separate memory passes; rarely faster than direct).
+(:mod:`yolov4.ops.winograd_native`, built at install time; fp32 channels-last CPU tensors,
+F(6x6)/F(4x4)/F(2x2), with the bias and a leaky/relu activation fused into the output
+transform) — 1.7-2.5x faster than the pre-packed oneDNN direct kernels on yolov4-tiny's
+104x104 to 26x26 layers here (``benchmarks/winograd_layers.py``) — and a torch fallback
+(F(4x4)/F(2x2), any device or dtype, separate memory passes; rarely faster than direct).
 
 :func:`winograd_convert` swaps every eligible ``nn.Conv2d`` of a module (3x3, stride 1,
 dilation 1, groups 1, padding 1, enough channels to pay off) for :class:`WinogradConv2d`;
 the weights are transformed once. Inference only (no autograd through the transform caches).
+:func:`winograd_autotune` swaps only where it measures a gain.
 """
 from __future__ import annotations
 
@@ -83,23 +86,16 @@ class WinogradConv2d(nn.Module):
         conv: the ``nn.Conv2d`` to replace (its weight and bias are copied and transformed).
         slope: None: the convolution alone; a number: followed by leaky ReLU with that negative
             slope (Darknet's ``leaky`` is 0.1, ``relu`` is 0), fused in the native path.
-        split: native path only: tiles split into this many runs, one per thread, with the
-            weights repeated as many times (see :func:`yolov4.ops.winograd_native.conv3x3`);
-            1 keeps one copy. :func:`winograd_autotune` times both.
         tile: output tile size m: 6 (64 products per 36 outputs, 5.1x fewer multiplies than
             direct, 64/9 the weights), 4 (36 per 16, 4x fewer, 36/9 the weights) or 2 (16 per
             4, 2.25x fewer, 16/9 the weights: for small maps with many channels, where
             reading the weights dominates).
-        block: native path only: > 0 runs the convolution in one parallel region, each thread
-            on its own tiles, ``block`` at a time (``split`` is then ignored); 0: three steps
-            with ``torch.bmm`` in the middle. See :func:`yolov4.ops.winograd_native.conv3x3`.
     Shapes: ``Tensor[B, C_in, H, W]`` -> ``Tensor[B, C_out, H, W]`` (any H, W); channels-last
     in gives channels-last out. ``forward(x, out=...)`` writes into ``out`` (the native path
     writes it directly, e.g. into a channel slice of a concatenation).
     """
 
-    def __init__(self, conv: nn.Conv2d, slope: Optional[float] = None, split: int = 1,
-                 tile: int = 4, block: int = 0) -> None:
+    def __init__(self, conv: nn.Conv2d, slope: Optional[float] = None, tile: int = 4) -> None:
         super().__init__()
         if tile not in _MATRICES:
             raise ValueError(f"Winograd tile must be 6, 4 or 2, got {tile}")
@@ -110,9 +106,6 @@ class WinogradConv2d(nn.Module):
         self.in_channels, self.out_channels = conv.in_channels, conv.out_channels
         self.tile = tile
         self.slope = None if slope is None else float(slope)
-        self.block = max(0, int(block))
-        self.split = 1 if self.block else max(1, int(split))
-        self._u_split: Optional[Tensor] = None  # u repeated `split` times (native path)
         self.register_buffer("u", u.reshape(n * n, self.in_channels, self.out_channels)
                              .float().contiguous())
         self.register_buffer("bt", torch.kron(bt, bt).float())  # [n², n²] on (i, j) flat
@@ -124,13 +117,7 @@ class WinogradConv2d(nn.Module):
         if (winograd_native.supports(x) and self.u.dtype == torch.float32
                 and self.u.device.type == "cpu"
                 and (out is None or (out.stride(1) == 1 and out.dtype == torch.float32))):
-            u = self.u
-            if self.split > 1:
-                if self._u_split is None or self._u_split.shape[0] != u.shape[0] * self.split:
-                    self._u_split = u.repeat(self.split, 1, 1)
-                u = self._u_split
-            return winograd_native.conv3x3(x, u, self.bias, self.slope, out, self.tile,
-                                           self.block)
+            return winograd_native.conv3x3(x, self.u, self.bias, self.slope, out, self.tile)
         y = self._torch_forward(x)
         if self.slope is not None:
             y = F.leaky_relu(y, self.slope) if self.slope else F.relu(y)
@@ -172,8 +159,6 @@ class WinogradConv2d(nn.Module):
 
     def extra_repr(self) -> str:
         act = "" if self.slope is None else f", leaky {self.slope:g}"
-        act += "" if self.split == 1 else f", {self.split} tile runs"
-        act += "" if not self.block else f", one region, blocks of {self.block}"
         return (f"{self.in_channels}, {self.out_channels}, kernel_size=3 "
                 f"(Winograd F({self.tile}x{self.tile}, 3x3){act})")
 
@@ -198,9 +183,6 @@ def winograd_convert(module: nn.Module, min_channels: int = 32) -> int:
             count += winograd_convert(child, min_channels)
     return count
 
-
-#: ``block`` for the one-region kernel: each thread's whole run of tiles at once
-_WHOLE_RUN = 1 << 30
 
 #: Darknet activations fused into a Winograd convolution: name -> negative slope.
 _SLOPES = {"leaky": 0.1, "relu": 0.0}
@@ -228,9 +210,9 @@ def winograd_autotune(module: nn.Module, example: Tensor, runs: int = 5,
     fused, and swaps Winograd in where it takes less than ``margin`` of the direct time (a
     margin, as timings on a busy CPU are noisy); then keeps those swaps only if the whole
     ``module(example)`` is faster with them. A fused activation becomes ``nn.Identity``.
-    ``report``: a list that gets one ``(name, direct_ms, winograd_ms, split, swapped)`` per
-    eligible conv (the fastest of the F(6x6) / F(4x4) / F(2x2) variants, three-step or one
-    region, tried in the native path; F(4x4) and F(2x2) in the torch fallback) and
+    ``report``: a list that gets one ``(name, direct_ms, winograd_ms, kernel, swapped)`` per
+    eligible conv (the fastest of F(6x6) / F(4x4) / F(2x2) in the native path, of F(4x4) /
+    F(2x2) in the torch fallback) and
     a last ``("network", direct_ms, winograd_ms, "", kept)``.
     Returns how many were swapped.
     """
@@ -260,8 +242,7 @@ def winograd_autotune(module: nn.Module, example: Tensor, runs: int = 5,
         return sorted(ta)[runs // 2], sorted(tb)[runs // 2]
 
     swaps = []  # (parent, attr, original conv, original act, direct, winograd, fused)
-    threads = torch.get_num_threads()
-    decided = {}  # layer shape -> (tile, split, block, t_wg, t_direct): repeated blocks of a
+    decided = {}  # layer shape -> (tile, t_wg, t_direct): repeated blocks of a
     for name, x in inputs.items():  # backbone are timed once
         parent_name, _, attr = name.rpartition(".")
         parent = module.get_submodule(parent_name) if parent_name else module
@@ -270,28 +251,19 @@ def winograd_autotune(module: nn.Module, example: Tensor, runs: int = 5,
         direct = _packed(conv, x, slope)
         key = (conv.in_channels, conv.out_channels, tuple(x.shape), x.stride(), slope is None)
         if key not in decided:
-            variants = [(4, 1, 0), (2, 1, 0)]  # (tile, split, block)
-            if winograd_native.supports(x):
-                variants.append((6, 1, 0))
-                if threads > 1:
-                    variants.append((4, threads, 0))
-                if winograd_native.single_region():
-                    variants += [(4, 1, _WHOLE_RUN), (6, 1, _WHOLE_RUN)]
+            tiles = (6, 4, 2) if winograd_native.supports(x) else (4, 2)
             best, t_direct = None, float("inf")
-            for tile, split, block in variants:
-                cand = WinogradConv2d(conv, slope, split=split, tile=tile, block=block).to(
-                    conv.weight.device)
+            for tile in tiles:
+                cand = WinogradConv2d(conv, slope, tile=tile).to(conv.weight.device)
                 t_cand, t_dir = timed(cand, direct, x)
                 t_direct = min(t_direct, t_dir)
-                if best is None or t_cand < best[3]:
-                    best = (tile, split, block, t_cand)
+                if best is None or t_cand < best[1]:
+                    best = (tile, t_cand)
             decided[key] = best + (t_direct,)
-        tile, split, block, t_wg, t_direct = decided[key]
-        wg = WinogradConv2d(conv, slope, split=split, tile=tile, block=block).to(
-            conv.weight.device)
+        tile, t_wg, t_direct = decided[key]
+        wg = WinogradConv2d(conv, slope, tile=tile).to(conv.weight.device)
         if report is not None:
-            report.append((name, t_direct * 1e3, t_wg * 1e3,
-                           f"F({wg.tile}) split {wg.split} block {wg.block}",
+            report.append((name, t_direct * 1e3, t_wg * 1e3, f"F({wg.tile}x{wg.tile})",
                            t_wg < margin * t_direct))
         if t_wg < margin * t_direct:
             swaps.append((parent, attr, conv, getattr(parent, "act", None), direct, wg,
