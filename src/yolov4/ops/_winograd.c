@@ -46,7 +46,10 @@
 #define TILE_FN static inline
 #endif
 
-#define CHUNK 64 /* channels per inner block: (m+2)^2 x 64 floats stay in L1 */
+#define CHUNK 64  /* channels per inner block */
+#define MAXN 8    /* largest input tile side (F(6x6)) */
+
+static const float zeros[CHUNK]; /* the padding ring outside the image */
 
 WINO_EXPORT int wino_abi_version(void) { return 6; }
 
@@ -59,34 +62,39 @@ TILE_FN void tile_position(long t, int m, int H, int W, int *b, int *ty, int *tx
     *tx = (int)(r % tw);
 }
 
-/* Gathers the (m+2)^2 input pixels of a tile (NULL outside the image = zero padding). */
-TILE_FN void tile_sources(const float *x, long sxb, long sxy, long sxx, int H, int W,
-                                int m, int b, int ty, int tx, const float **src)
+/* True when the tile's (m+2)^2 input pixels are all inside the image (no padding). */
+TILE_FN int tile_inside(int m, int H, int W, int ty, int tx)
 {
-    const int n = m + 2;
-    int i, j;
-    for (i = 0; i < n; ++i) {
-        const int yy = ty * m - 1 + i;
-        for (j = 0; j < n; ++j) {
-            const int xx = tx * m - 1 + j;
-            src[i * n + j] = (yy < 0 || yy >= H || xx < 0 || xx >= W) ? NULL
-                             : x + b * sxb + yy * sxy + xx * sxx;
-        }
+    return ty * m - 1 >= 0 && ty * m + m + 1 <= H && tx * m - 1 >= 0 && tx * m + m + 1 <= W;
+}
+
+/*
+ * The 1-D transforms, each on n channels: inputs at d[k * ds], results at o[i * os].
+ * bt*: B^T (m+2 values -> m+2), at*: A^T (m+2 values -> m). Rows of B^T that pair up as
+ * a + b / a - b share a and b.
+ */
+TILE_FN void bt2(const float *d, size_t ds, float *o, size_t os, int n)
+{
+    int c; /* B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1] */
+    for (c = 0; c < n; ++c) {
+        const float d0 = d[c], d1 = d[ds + c], d2 = d[2 * ds + c], d3 = d[3 * ds + c];
+        o[c] = d0 - d2;
+        o[os + c] = d1 + d2;
+        o[2 * os + c] = d2 - d1;
+        o[3 * os + c] = d1 - d3;
     }
 }
 
-TILE_FN void load_chunk(const float *const *src, int count, int c0, int n, float *d)
+TILE_FN void at2(const float *d, size_t ds, float *o, size_t os, int n)
 {
-    int k;
-    for (k = 0; k < count; ++k) {
-        if (src[k])
-            memcpy(d + k * CHUNK, src[k] + c0, (size_t)n * sizeof(float));
-        else
-            memset(d + k * CHUNK, 0, (size_t)n * sizeof(float));
+    int c; /* A^T = [1 1 1 0; 0 1 -1 -1] */
+    for (c = 0; c < n; ++c) {
+        const float m0 = d[c], m1 = d[ds + c], m2 = d[2 * ds + c], m3 = d[3 * ds + c];
+        o[c] = m0 + m1 + m2;
+        o[os + c] = m1 - m2 - m3;
     }
 }
 
-/* B^T of F(4x4, 3x3) on 6 values at d[k * ds], 6 results at o[i * os], for n channels. */
 TILE_FN void bt4(const float *d, size_t ds, float *o, size_t os, int n)
 {
     int c;
@@ -102,170 +110,22 @@ TILE_FN void bt4(const float *d, size_t ds, float *o, size_t os, int n)
     }
 }
 
-/* True when the tile's (m+2)^2 input pixels are all inside the image (no padding). */
-TILE_FN int tile_inside(int m, int H, int W, int ty, int tx)
+TILE_FN void at4(const float *d, size_t ds, float *o, size_t os, int n)
 {
-    return ty * m - 1 >= 0 && ty * m + m + 1 <= H && tx * m - 1 >= 0 && tx * m + m + 1 <= W;
-}
-
-/* F(4x4, 3x3) input transform of one tile: 36 planes at out + k*plane (C channels each).
-   Inside the image the columns are read straight from x; at the border through a zero-padded
-   copy. */
-TILE_FN void tile_in4(const float *x, long sxb, long sxy, long sxx, int H, int W, int C,
-                      long t, float *out, size_t plane)
-{
-    const float *src[36];
-    float d[6][6][CHUNK], e[6][6][CHUNK];
-    int b, ty, tx, i, j, c0, inside;
-    const float *base;
-    tile_position(t, 4, H, W, &b, &ty, &tx);
-    inside = tile_inside(4, H, W, ty, tx);
-    base = x + b * sxb + (ty * 4 - 1) * sxy + (tx * 4 - 1) * sxx;
-    if (!inside)
-        tile_sources(x, sxb, sxy, sxx, H, W, 4, b, ty, tx, src);
-    for (c0 = 0; c0 < C; c0 += CHUNK) {
-        const int n = C - c0 < CHUNK ? C - c0 : CHUNK;
-        if (inside) {
-            for (j = 0; j < 6; ++j) /* columns: e = B^T d */
-                bt4(base + j * sxx + c0, (size_t)sxy, &e[0][j][0], 6 * CHUNK, n);
-        } else {
-            load_chunk(src, 36, c0, n, &d[0][0][0]);
-            for (j = 0; j < 6; ++j)
-                bt4(&d[0][j][0], 6 * CHUNK, &e[0][j][0], 6 * CHUNK, n);
-        }
-        for (i = 0; i < 6; ++i) /* rows: (B^T d) B */
-            bt4(&e[i][0][0], CHUNK, out + (size_t)(i * 6) * plane + c0, plane, n);
+    int c;
+    for (c = 0; c < n; ++c) {
+        const float m0 = d[c], m1 = d[ds + c], m2 = d[2 * ds + c], m3 = d[3 * ds + c],
+                    m4 = d[4 * ds + c], m5 = d[5 * ds + c];
+        const float a = m1 + m2, s = m1 - m2, q = m3 + m4, r = m3 - m4;
+        o[c] = m0 + a + q;
+        o[os + c] = s + 2.f * r;
+        o[2 * os + c] = a + 4.f * q;
+        o[3 * os + c] = s + 8.f * r + m5;
     }
 }
 
-/* F(4x4, 3x3) output transform of one tile from 36 planes at in + k*plane (O channels). */
-TILE_FN void tile_out4(const float *in, size_t plane, const float *bias, int act,
-                             float slope, float *y, long syb, long syy, long syx, int H, int W,
-                             int O, long t)
-{
-    float e[4][6][CHUNK], res[4][CHUNK], bb[CHUNK];
-    const float k = act == 1 ? slope : 1.f; /* leaky(v) = v > 0 ? v : k v; k = 1: linear */
-    int b, ty, tx, i, j, c, c0;
-    tile_position(t, 4, H, W, &b, &ty, &tx);
-    for (c0 = 0; c0 < O; c0 += CHUNK) {
-        const int n = O - c0 < CHUNK ? O - c0 : CHUNK;
-        const float *p = in + c0;
-        for (c = 0; c < n; ++c) /* no NULL test inside the vectorised loops */
-            bb[c] = bias ? bias[c0 + c] : 0.f;
-        for (j = 0; j < 6; ++j) /* columns: e = A^T m */
-            for (c = 0; c < n; ++c) {
-                const float m0 = p[(size_t)j * plane + c], m1 = p[(size_t)(6 + j) * plane + c],
-                            m2 = p[(size_t)(12 + j) * plane + c],
-                            m3 = p[(size_t)(18 + j) * plane + c],
-                            m4 = p[(size_t)(24 + j) * plane + c],
-                            m5 = p[(size_t)(30 + j) * plane + c];
-                const float a = m1 + m2, s = m1 - m2, q = m3 + m4, r = m3 - m4;
-                e[0][j][c] = m0 + a + q;
-                e[1][j][c] = s + 2.f * r;
-                e[2][j][c] = a + 4.f * q;
-                e[3][j][c] = s + 8.f * r + m5;
-            }
-        for (i = 0; i < 4; ++i) { /* rows: (A^T m) A, + bias, activation */
-            const int yy = ty * 4 + i;
-            if (yy >= H)
-                break;
-            for (c = 0; c < n; ++c) {
-                const float m0 = e[i][0][c], m1 = e[i][1][c], m2 = e[i][2][c],
-                            m3 = e[i][3][c], m4 = e[i][4][c], m5 = e[i][5][c];
-                const float a = m1 + m2, s = m1 - m2, q = m3 + m4, r = m3 - m4;
-                const float v0 = m0 + a + q + bb[c], v1 = s + 2.f * r + bb[c];
-                const float v2 = a + 4.f * q + bb[c], v3 = s + 8.f * r + m5 + bb[c];
-                res[0][c] = v0 > 0.f ? v0 : k * v0;
-                res[1][c] = v1 > 0.f ? v1 : k * v1;
-                res[2][c] = v2 > 0.f ? v2 : k * v2;
-                res[3][c] = v3 > 0.f ? v3 : k * v3;
-            }
-            for (j = 0; j < 4 && tx * 4 + j < W; ++j)
-                memcpy(y + b * syb + yy * syy + (tx * 4 + j) * syx + c0, res[j],
-                       (size_t)n * sizeof(float));
-        }
-    }
-}
-
-/* F(2x2, 3x3): B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], A^T = [1 1 1 0; 0 1 -1 -1]. */
-TILE_FN void tile_in2(const float *x, long sxb, long sxy, long sxx, int H, int W, int C,
-                            long t, float *out, size_t plane)
-{
-    const float *src[16];
-    float d[4][4][CHUNK], e[4][4][CHUNK];
-    int b, ty, tx, i, j, c, c0;
-    tile_position(t, 2, H, W, &b, &ty, &tx);
-    tile_sources(x, sxb, sxy, sxx, H, W, 2, b, ty, tx, src);
-    for (c0 = 0; c0 < C; c0 += CHUNK) {
-        const int n = C - c0 < CHUNK ? C - c0 : CHUNK;
-        load_chunk(src, 16, c0, n, &d[0][0][0]);
-        for (j = 0; j < 4; ++j)
-            for (c = 0; c < n; ++c) {
-                const float d0 = d[0][j][c], d1 = d[1][j][c], d2 = d[2][j][c], d3 = d[3][j][c];
-                e[0][j][c] = d0 - d2;
-                e[1][j][c] = d1 + d2;
-                e[2][j][c] = d2 - d1;
-                e[3][j][c] = d1 - d3;
-            }
-        for (i = 0; i < 4; ++i) {
-            float *o = out + (size_t)(i * 4) * plane + c0;
-            for (c = 0; c < n; ++c) {
-                const float d0 = e[i][0][c], d1 = e[i][1][c], d2 = e[i][2][c], d3 = e[i][3][c];
-                o[c] = d0 - d2;
-                o[plane + c] = d1 + d2;
-                o[2 * plane + c] = d2 - d1;
-                o[3 * plane + c] = d1 - d3;
-            }
-        }
-    }
-}
-
-TILE_FN void tile_out2(const float *in, size_t plane, const float *bias, int act,
-                             float slope, float *y, long syb, long syy, long syx, int H, int W,
-                             int O, long t)
-{
-    float e[2][4][CHUNK], res[2][CHUNK], bb[CHUNK];
-    const float k = act == 1 ? slope : 1.f;
-    int b, ty, tx, i, j, c, c0;
-    tile_position(t, 2, H, W, &b, &ty, &tx);
-    for (c0 = 0; c0 < O; c0 += CHUNK) {
-        const int n = O - c0 < CHUNK ? O - c0 : CHUNK;
-        const float *p = in + c0;
-        for (c = 0; c < n; ++c)
-            bb[c] = bias ? bias[c0 + c] : 0.f;
-        for (j = 0; j < 4; ++j)
-            for (c = 0; c < n; ++c) {
-                const float m0 = p[(size_t)j * plane + c], m1 = p[(size_t)(4 + j) * plane + c],
-                            m2 = p[(size_t)(8 + j) * plane + c],
-                            m3 = p[(size_t)(12 + j) * plane + c];
-                e[0][j][c] = m0 + m1 + m2;
-                e[1][j][c] = m1 - m2 - m3;
-            }
-        for (i = 0; i < 2; ++i) {
-            const int yy = ty * 2 + i;
-            if (yy >= H)
-                break;
-            for (c = 0; c < n; ++c) {
-                const float m0 = e[i][0][c], m1 = e[i][1][c], m2 = e[i][2][c], m3 = e[i][3][c];
-                const float v0 = m0 + m1 + m2 + bb[c], v1 = m1 - m2 - m3 + bb[c];
-                res[0][c] = v0 > 0.f ? v0 : k * v0;
-                res[1][c] = v1 > 0.f ? v1 : k * v1;
-            }
-            for (j = 0; j < 2 && tx * 2 + j < W; ++j)
-                memcpy(y + b * syb + yy * syy + (tx * 2 + j) * syx + c0, res[j],
-                       (size_t)n * sizeof(float));
-        }
-    }
-}
-
-/*
- * F(6x6, 3x3): 8x8 input tiles, 64 products, points 0, +-1, +-2, +-1/2, inf. B^T rows pair up
- * (r1, r2), (r3, r4), (r5, r6) as a +- b; A^T works on the sums and differences of the same
- * pairs. 1.78 products per output instead of 2.25 for F(4x4), for larger rounding (~1e-5
- * relative here, like OpenCV's own F(6x6)).
- */
-#define CHUNK6 32 /* 2 x 8x8x32 floats = 16 KB of L1 */
-
+/* F(6x6, 3x3): points 0, +-1, +-2, +-1/2, inf; 1.78 products per output instead of 2.25 for
+   F(4x4), for larger rounding (~1e-5 relative here, like OpenCV's own F(6x6)). */
 TILE_FN void bt6(const float *d, size_t ds, float *o, size_t os, int n)
 {
     int c;
@@ -291,39 +151,6 @@ TILE_FN void bt6(const float *d, size_t ds, float *o, size_t os, int n)
     }
 }
 
-TILE_FN void tile_in6(const float *x, long sxb, long sxy, long sxx, int H, int W, int C,
-                      long t, float *out, size_t plane)
-{
-    const float *src[64];
-    float d[8][8][CHUNK6], e[8][8][CHUNK6];
-    int b, ty, tx, i, j, k, c0, inside;
-    const float *base;
-    tile_position(t, 6, H, W, &b, &ty, &tx);
-    inside = tile_inside(6, H, W, ty, tx);
-    base = x + b * sxb + (ty * 6 - 1) * sxy + (tx * 6 - 1) * sxx;
-    if (!inside)
-        tile_sources(x, sxb, sxy, sxx, H, W, 6, b, ty, tx, src);
-    for (c0 = 0; c0 < C; c0 += CHUNK6) {
-        const int n = C - c0 < CHUNK6 ? C - c0 : CHUNK6;
-        if (inside) {
-            for (j = 0; j < 8; ++j) /* columns: e[.][j] = B^T d[.][j] */
-                bt6(base + j * sxx + c0, (size_t)sxy, &e[0][j][0], 8 * CHUNK6, n);
-        } else {
-            for (k = 0; k < 64; ++k) {
-                if (src[k])
-                    memcpy(d[k / 8][k % 8], src[k] + c0, (size_t)n * sizeof(float));
-                else
-                    memset(d[k / 8][k % 8], 0, (size_t)n * sizeof(float));
-            }
-            for (j = 0; j < 8; ++j)
-                bt6(&d[0][j][0], 8 * CHUNK6, &e[0][j][0], 8 * CHUNK6, n);
-        }
-        for (i = 0; i < 8; ++i) /* rows: plane i*8 + j = (B^T d B)[i][j] */
-            bt6(&e[i][0][0], CHUNK6, out + (size_t)(i * 8) * plane + c0, plane, n);
-    }
-}
-
-/* A^T of 8 values at d[k * ds], 6 results at o[i * os], for n channels. */
 TILE_FN void at6(const float *d, size_t ds, float *o, size_t os, int n)
 {
     int c;
@@ -342,57 +169,96 @@ TILE_FN void at6(const float *d, size_t ds, float *o, size_t os, int n)
     }
 }
 
-TILE_FN void tile_out6(const float *in, size_t plane, const float *bias, int act,
-                       float slope, float *y, long syb, long syy, long syx, int H, int W,
-                       int O, long t)
+TILE_FN void bt(int m, const float *d, size_t ds, float *o, size_t os, int n)
 {
-    float e[6][8][CHUNK6], res[6][CHUNK6], bb[CHUNK6];
-    const float k = act == 1 ? slope : 1.f; /* leaky(v) = v > 0 ? v : k v; k = 1: linear */
+    if (m == 4)
+        bt4(d, ds, o, os, n);
+    else if (m == 6)
+        bt6(d, ds, o, os, n);
+    else
+        bt2(d, ds, o, os, n);
+}
+
+TILE_FN void at(int m, const float *d, size_t ds, float *o, size_t os, int n)
+{
+    if (m == 4)
+        at4(d, ds, o, os, n);
+    else if (m == 6)
+        at6(d, ds, o, os, n);
+    else
+        at2(d, ds, o, os, n);
+}
+
+/*
+ * Input transform of one tile: (m+2)^2 planes at out + k*plane, k = i*(m+2) + j (C channels
+ * each). Inside the image the columns are read straight from x; at its border through a
+ * zero-padded copy. F(6x6) works on 32 channels at a time, so that d and e stay in L1.
+ */
+TILE_FN void tile_in(int m, const float *x, long sxb, long sxy, long sxx, int H, int W, int C,
+                     long t, float *out, size_t plane)
+{
+    const int n = m + 2, chunk = m == 6 ? CHUNK / 2 : CHUNK;
+    float d[MAXN][MAXN][CHUNK], e[MAXN][MAXN][CHUNK];
+    int b, ty, tx, i, j, c0, inside;
+    const float *base;
+    tile_position(t, m, H, W, &b, &ty, &tx);
+    inside = tile_inside(m, H, W, ty, tx);
+    base = x + b * sxb + (ty * m - 1) * sxy + (tx * m - 1) * sxx;
+    for (c0 = 0; c0 < C; c0 += chunk) {
+        const int nc = C - c0 < chunk ? C - c0 : chunk;
+        if (inside) {
+            for (j = 0; j < n; ++j) /* columns: e = B^T d */
+                bt(m, base + j * sxx + c0, (size_t)sxy, &e[0][j][0], MAXN * CHUNK, nc);
+        } else {
+            for (i = 0; i < n; ++i) {
+                const int yy = ty * m - 1 + i;
+                for (j = 0; j < n; ++j) {
+                    const int xx = tx * m - 1 + j;
+                    const int in = yy >= 0 && yy < H && xx >= 0 && xx < W;
+                    memcpy(d[i][j], in ? x + b * sxb + yy * sxy + xx * sxx + c0 : zeros,
+                           (size_t)nc * sizeof(float));
+                }
+            }
+            for (j = 0; j < n; ++j)
+                bt(m, &d[0][j][0], MAXN * CHUNK, &e[0][j][0], MAXN * CHUNK, nc);
+        }
+        for (i = 0; i < n; ++i) /* rows: (B^T d) B */
+            bt(m, &e[i][0][0], CHUNK, out + (size_t)(i * n) * plane + c0, plane, nc);
+    }
+}
+
+/*
+ * Output transform of one tile from its (m+2)^2 planes at in + k*plane (O channels): A^T on
+ * the columns, then on each row, + bias, activation (leaky(v) = v > 0 ? v : k v; k = 1 is
+ * linear), written for the pixels inside the image.
+ */
+TILE_FN void tile_out(int m, const float *in, size_t plane, const float *bias, int act,
+                      float slope, float *y, long syb, long syy, long syx, int H, int W, int O,
+                      long t)
+{
+    const int n = m + 2;
+    const float k = act == 1 ? slope : 1.f;
+    float e[MAXN - 2][MAXN][CHUNK], res[MAXN - 2][CHUNK], bb[CHUNK];
     int b, ty, tx, i, j, c, c0;
-    tile_position(t, 6, H, W, &b, &ty, &tx);
-    for (c0 = 0; c0 < O; c0 += CHUNK6) {
-        const int n = O - c0 < CHUNK6 ? O - c0 : CHUNK6;
-        for (c = 0; c < n; ++c) /* no NULL test inside the vectorised loops */
+    tile_position(t, m, H, W, &b, &ty, &tx);
+    for (c0 = 0; c0 < O; c0 += CHUNK) {
+        const int nc = O - c0 < CHUNK ? O - c0 : CHUNK;
+        for (c = 0; c < nc; ++c) /* no NULL test inside the vectorised loops */
             bb[c] = bias ? bias[c0 + c] : 0.f;
-        for (j = 0; j < 8; ++j) /* columns: e[.][j] = A^T m[.][j] */
-            at6(in + c0 + (size_t)j * plane, 8 * plane, &e[0][j][0], 8 * CHUNK6, n);
-        for (i = 0; i < 6; ++i) { /* rows: (A^T m) A, + bias, activation */
-            const int yy = ty * 6 + i;
-            if (yy >= H)
-                break;
-            at6(&e[i][0][0], CHUNK6, &res[0][0], CHUNK6, n);
-            for (j = 0; j < 6 && tx * 6 + j < W; ++j) {
-                float *o = y + b * syb + yy * syy + (tx * 6 + j) * syx + c0;
-                for (c = 0; c < n; ++c) {
+        for (j = 0; j < n; ++j) /* columns: e = A^T p */
+            at(m, in + c0 + (size_t)j * plane, n * plane, &e[0][j][0], MAXN * CHUNK, nc);
+        for (i = 0; i < m && ty * m + i < H; ++i) {
+            const int yy = ty * m + i;
+            at(m, &e[i][0][0], CHUNK, &res[0][0], CHUNK, nc); /* rows: (A^T p) A */
+            for (j = 0; j < m && tx * m + j < W; ++j) {
+                float *o = y + b * syb + yy * syy + (tx * m + j) * syx + c0;
+                for (c = 0; c < nc; ++c) {
                     const float v = res[j][c] + bb[c];
                     o[c] = v > 0.f ? v : k * v;
                 }
             }
         }
     }
-}
-
-TILE_FN void tile_in(int m, const float *x, long sxb, long sxy, long sxx, int H, int W, int C,
-                     long t, float *out, size_t plane)
-{
-    if (m == 4)
-        tile_in4(x, sxb, sxy, sxx, H, W, C, t, out, plane);
-    else if (m == 6)
-        tile_in6(x, sxb, sxy, sxx, H, W, C, t, out, plane);
-    else
-        tile_in2(x, sxb, sxy, sxx, H, W, C, t, out, plane);
-}
-
-TILE_FN void tile_out(int m, const float *in, size_t plane, const float *bias, int act,
-                      float slope, float *y, long syb, long syy, long syx, int H, int W, int O,
-                      long t)
-{
-    if (m == 4)
-        tile_out4(in, plane, bias, act, slope, y, syb, syy, syx, H, W, O, t);
-    else if (m == 6)
-        tile_out6(in, plane, bias, act, slope, y, syb, syy, syx, H, W, O, t);
-    else
-        tile_out2(in, plane, bias, act, slope, y, syb, syy, syx, H, W, O, t);
 }
 
 static long tile_count(int m, int B, int H, int W)
@@ -410,7 +276,12 @@ WINO_CLONES WINO_EXPORT void wino_input(int m, const float *x, long sxb, long sx
 #pragma omp parallel for num_threads(nthreads) schedule(static)
     for (t = 0; t < T; ++t) {
         float *out = v + (size_t)t * C;
-        tile_in(m, x, sxb, sxy, sxx, H, W, C, t, out, plane);
+        if (m == 4) /* constant m: each call is specialised when inlined */
+            tile_in(4, x, sxb, sxy, sxx, H, W, C, t, out, plane);
+        else if (m == 6)
+            tile_in(6, x, sxb, sxy, sxx, H, W, C, t, out, plane);
+        else
+            tile_in(2, x, sxb, sxy, sxx, H, W, C, t, out, plane);
     }
 }
 
@@ -425,6 +296,11 @@ WINO_CLONES WINO_EXPORT void wino_output(int m, const float *p, const float *bia
 #pragma omp parallel for num_threads(nthreads) schedule(static)
     for (t = 0; t < T; ++t) {
         const float *in = p + (size_t)t * O;
-        tile_out(m, in, plane, bias, act, slope, y, syb, syy, syx, H, W, O, t);
+        if (m == 4)
+            tile_out(4, in, plane, bias, act, slope, y, syb, syy, syx, H, W, O, t);
+        else if (m == 6)
+            tile_out(6, in, plane, bias, act, slope, y, syb, syy, syx, H, W, O, t);
+        else
+            tile_out(2, in, plane, bias, act, slope, y, syb, syy, syx, H, W, O, t);
     }
 }
