@@ -197,8 +197,9 @@ TILE_FN void at(int m, const float *d, size_t ds, float *o, size_t os, int n)
 TILE_FN void tile_in(int m, const float *x, long sxb, long sxy, long sxx, int H, int W, int C,
                      long t, float *out, size_t plane)
 {
+    /* d, e: [n][n][chunk] for this tile size (flat, so that the layout is tight per m) */
     const int n = m + 2, chunk = m == 6 ? CHUNK / 2 : CHUNK;
-    float d[MAXN][MAXN][CHUNK], e[MAXN][MAXN][CHUNK];
+    float d[6 * 6 * CHUNK], e[6 * 6 * CHUNK]; /* the largest n*n*chunk: F(4x4) 36 x 64 */
     int b, ty, tx, i, j, c0, inside;
     const float *base;
     tile_position(t, m, H, W, &b, &ty, &tx);
@@ -208,22 +209,23 @@ TILE_FN void tile_in(int m, const float *x, long sxb, long sxy, long sxx, int H,
         const int nc = C - c0 < chunk ? C - c0 : chunk;
         if (inside) {
             for (j = 0; j < n; ++j) /* columns: e = B^T d */
-                bt(m, base + j * sxx + c0, (size_t)sxy, &e[0][j][0], MAXN * CHUNK, nc);
+                bt(m, base + j * sxx + c0, (size_t)sxy, e + j * chunk, (size_t)n * chunk, nc);
         } else {
             for (i = 0; i < n; ++i) {
                 const int yy = ty * m - 1 + i;
                 for (j = 0; j < n; ++j) {
                     const int xx = tx * m - 1 + j;
                     const int in = yy >= 0 && yy < H && xx >= 0 && xx < W;
-                    memcpy(d[i][j], in ? x + b * sxb + yy * sxy + xx * sxx + c0 : zeros,
+                    memcpy(d + (i * n + j) * chunk,
+                           in ? x + b * sxb + yy * sxy + xx * sxx + c0 : zeros,
                            (size_t)nc * sizeof(float));
                 }
             }
             for (j = 0; j < n; ++j)
-                bt(m, &d[0][j][0], MAXN * CHUNK, &e[0][j][0], MAXN * CHUNK, nc);
+                bt(m, d + j * chunk, (size_t)n * chunk, e + j * chunk, (size_t)n * chunk, nc);
         }
         for (i = 0; i < n; ++i) /* rows: (B^T d) B */
-            bt(m, &e[i][0][0], CHUNK, out + (size_t)(i * n) * plane + c0, plane, nc);
+            bt(m, e + i * n * chunk, chunk, out + (size_t)(i * n) * plane + c0, plane, nc);
     }
 }
 
@@ -238,7 +240,7 @@ TILE_FN void tile_out(int m, const float *in, size_t plane, const float *bias, i
 {
     const int n = m + 2;
     const float k = act == 1 ? slope : 1.f;
-    float e[MAXN - 2][MAXN][CHUNK], res[MAXN - 2][CHUNK], bb[CHUNK];
+    float e[(MAXN - 2) * MAXN * CHUNK], res[(MAXN - 2) * CHUNK], bb[CHUNK]; /* e: [m][n][CHUNK] */
     int b, ty, tx, i, j, c, c0;
     tile_position(t, m, H, W, &b, &ty, &tx);
     for (c0 = 0; c0 < O; c0 += CHUNK) {
@@ -246,14 +248,14 @@ TILE_FN void tile_out(int m, const float *in, size_t plane, const float *bias, i
         for (c = 0; c < nc; ++c) /* no NULL test inside the vectorised loops */
             bb[c] = bias ? bias[c0 + c] : 0.f;
         for (j = 0; j < n; ++j) /* columns: e = A^T p */
-            at(m, in + c0 + (size_t)j * plane, n * plane, &e[0][j][0], MAXN * CHUNK, nc);
+            at(m, in + c0 + (size_t)j * plane, n * plane, e + j * CHUNK, (size_t)n * CHUNK, nc);
         for (i = 0; i < m && ty * m + i < H; ++i) {
             const int yy = ty * m + i;
-            at(m, &e[i][0][0], CHUNK, &res[0][0], CHUNK, nc); /* rows: (A^T p) A */
+            at(m, e + i * n * CHUNK, CHUNK, res, CHUNK, nc); /* rows: (A^T p) A */
             for (j = 0; j < m && tx * m + j < W; ++j) {
                 float *o = y + b * syb + yy * syy + (tx * m + j) * syx + c0;
                 for (c = 0; c < nc; ++c) {
-                    const float v = res[j][c] + bb[c];
+                    const float v = res[j * CHUNK + c] + bb[c];
                     o[c] = v > 0.f ? v : k * v;
                 }
             }
