@@ -76,7 +76,6 @@ _AT6 = torch.tensor([[1, 1, 1, 1, 1, 1, 1, 0],
                      [0, 1, 1, 16, 16, 1 / 16, 1 / 16, 0],
                      [0, 1, -1, 32, -32, 1 / 32, -1 / 32, 1]], dtype=torch.float64)
 _MATRICES = {6: (_BT6, _G6, _AT6), 4: (_BT4, _G4, _AT4), 2: (_BT2, _G2, _AT2)}
-_G = _G4  # the F(4x4, 3x3) weight transform (benchmarks use it)
 
 
 class WinogradConv2d(nn.Module):
