@@ -10,7 +10,7 @@ weights). fp32 error stays around 1e-5 relative, like OpenCV DNN's own Winograd 
 Two implementations of the same arithmetic: the transforms compiled in C
 (:mod:`yolov4.ops.winograd_native`, built at install time; fp32 channels-last CPU tensors,
 F(6x6)/F(4x4)/F(2x2), with the bias and a leaky/relu activation fused into the output
-transform) — 0.49-0.68x of the pre-packed oneDNN direct kernels' time on yolov4-tiny's
+transform) — 0.4-0.7x of the pre-packed oneDNN direct kernels' time on yolov4-tiny's
 104x104 to 26x26 layers here (``benchmarks/winograd_layers.py``) — and a torch fallback
 (F(4x4)/F(2x2), any device or dtype, separate memory passes; rarely faster than direct).
 
