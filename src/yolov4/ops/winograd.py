@@ -247,9 +247,10 @@ def winograd_autotune(module: nn.Module, example: Tensor, runs: int = 5,
         parent = module.get_submodule(parent_name) if parent_name else module
         conv = getattr(parent, attr)
         slope = _fusable_slope(parent, attr)
-        direct = _packed(conv, x, slope)
+        direct = None
         key = (conv.in_channels, conv.out_channels, tuple(x.shape), x.stride(), slope is None)
         if key not in decided:
+            direct = _packed(conv, x, slope)
             tiles = (6, 4, 2) if winograd_native.supports(x) else (4, 2)
             best, t_direct = None, float("inf")
             for tile in tiles:
@@ -260,12 +261,13 @@ def winograd_autotune(module: nn.Module, example: Tensor, runs: int = 5,
                     best = (tile, t_cand)
             decided[key] = best + (t_direct,)
         tile, t_wg, t_direct = decided[key]
-        wg = WinogradConv2d(conv, slope, tile=tile).to(conv.weight.device)
         if report is not None:
-            report.append((name, t_direct * 1e3, t_wg * 1e3, f"F({wg.tile}x{wg.tile})",
+            report.append((name, t_direct * 1e3, t_wg * 1e3, f"F({tile}x{tile})",
                            t_wg < margin * t_direct))
-        if t_wg < margin * t_direct:
-            swaps.append((parent, attr, conv, getattr(parent, "act", None), direct, wg,
+        if t_wg < margin * t_direct:  # only swapped layers pay the weight transform
+            wg = WinogradConv2d(conv, slope, tile=tile).to(conv.weight.device)
+            swaps.append((parent, attr, conv, getattr(parent, "act", None),
+                          direct if direct is not None else _packed(conv, x, slope), wg,
                           slope is not None))
     if not swaps:
         return 0

@@ -26,28 +26,34 @@ _lock = threading.Lock()
 _local = threading.local()  # per-thread workspace: concurrent callers never share buffers
 
 
+def _open() -> Optional[ctypes.CDLL]:
+    """The built library with its argument types set, or None (not built, or stale)."""
+    spec = importlib.util.find_spec("yolov4.ops._winograd_native")
+    if spec is None or not spec.origin:
+        return None
+    try:
+        # torch is imported (above), so its OpenMP runtime is the one the library binds to
+        lib = ctypes.CDLL(spec.origin)
+        if lib.wino_abi_version() != _ABI_VERSION:
+            return None
+    except (OSError, AttributeError):
+        return None
+    vp, i, lg, fl = ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_float
+    lib.wino_input.argtypes = [i, vp, lg, lg, lg, vp, i, i, i, i, i]
+    lib.wino_output.argtypes = [i, vp, vp, i, fl, vp, lg, lg, lg, i, i, i, i, i]
+    lib.wino_input.restype = lib.wino_output.restype = None
+    return lib
+
+
 def _load() -> Optional[ctypes.CDLL]:
     global _lib, _tried
+    if _tried:  # every Winograd call asks: no lock once decided
+        return _lib
     with _lock:
-        if _tried:
-            return _lib
-        _tried = True
-        spec = importlib.util.find_spec("yolov4.ops._winograd_native")
-        if spec is None or not spec.origin:
-            return None
-        try:
-            # torch is imported (above), so its OpenMP runtime is the one the library binds to
-            lib = ctypes.CDLL(spec.origin)
-            if lib.wino_abi_version() != _ABI_VERSION:
-                return None
-        except (OSError, AttributeError):
-            return None
-        vp, i, lg, fl = ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_float
-        lib.wino_input.argtypes = [i, vp, lg, lg, lg, vp, i, i, i, i, i]
-        lib.wino_output.argtypes = [i, vp, vp, i, fl, vp, lg, lg, lg, i, i, i, i, i]
-        lib.wino_input.restype = lib.wino_output.restype = None
-        _lib = lib
-        return lib
+        if not _tried:
+            _lib = _open()
+            _tried = True  # set after _lib, so the unlocked read above never sees a gap
+        return _lib
 
 
 def available() -> bool:
