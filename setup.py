@@ -1,7 +1,8 @@
 """Build step for the one optional native part: the Winograd transforms (C, no Python headers).
 
 Everything else is in pyproject.toml. ``optional=True``: where no C compiler (or no OpenMP)
-is available the install still succeeds and ``yolov4.ops.winograd`` uses its torch fallback.
+is available (or the compiler is not GCC or Clang, whose vector extensions the transforms
+use) the install still succeeds and ``yolov4.ops.winograd`` uses its torch fallback.
 """
 import sys
 

@@ -69,15 +69,19 @@ def _reference(conv, x, slope):
 
 
 @native
+@pytest.mark.parametrize("gemm", ["bmm", "onednn"])
 @pytest.mark.parametrize("tile", [6, 4, 2])
 @pytest.mark.parametrize("c,o,h,w,b", [(8, 16, 13, 13, 1), (5, 7, 7, 10, 2), (64, 48, 26, 26, 1),
                                        (3, 70, 1, 1, 3), (130, 9, 9, 5, 1)])
-def test_native_matches_direct(tile, c, o, h, w, b):
+def test_native_matches_direct(gemm, tile, c, o, h, w, b):
+    """Every tile size and product engine against F.conv2d: channel counts below, at and
+    beyond the 16-channel vectors of the C transforms, borders, batches, 1x1 maps; the
+    oneDNN weights packed for another size than they run at."""
     torch.manual_seed(0)
     conv = nn.Conv2d(c, o, 3, 1, 1)
     x = torch.randn(b, c, h, w).contiguous(memory_format=torch.channels_last)
     for slope in (None, 0.1, 0.0):
-        wg = WinogradConv2d(conv, slope, tile=tile)
+        wg = WinogradConv2d(conv, slope, tile=tile, gemm=gemm, input_size=(1, c, 40, 40))
         with torch.no_grad():
             ref, got = _reference(conv, x, slope), wg(x)
             fallback = wg(x.contiguous())  # NCHW: the torch implementation
@@ -87,8 +91,9 @@ def test_native_matches_direct(tile, c, o, h, w, b):
 
 
 @native
+@pytest.mark.parametrize("gemm", ["bmm", "onednn"])
 @pytest.mark.parametrize("tile", [6, 4, 2])
-def test_native_reads_and_writes_channel_slices(tile):
+def test_native_reads_and_writes_channel_slices(tile, gemm):
     """A route's channel slice in, a concatenation's channel slice out (channel stride 1,
     pixel stride larger than the channel count): nothing outside the slice is touched."""
     torch.manual_seed(1)
@@ -96,7 +101,7 @@ def test_native_reads_and_writes_channel_slices(tile):
     big = torch.randn(2, 40, 11, 9).contiguous(memory_format=torch.channels_last)
     x = big[:, 20:36]  # 16 channels, pixel stride 40
     out_big = torch.full((2, 24, 11, 9), 7.0).contiguous(memory_format=torch.channels_last)
-    wg = WinogradConv2d(conv, 0.1, tile=tile)
+    wg = WinogradConv2d(conv, 0.1, tile=tile, gemm=gemm)
     with torch.no_grad():
         ref = _reference(conv, x.contiguous(), 0.1)
         got = wg(x, out=out_big[:, 8:16])
@@ -156,7 +161,7 @@ activation=linear
         ref = [t.clone() for t in net.layers[2](net.layers[1](net.layers[0](x)))[None]]
     report = []
     with torch.inference_mode():
-        n = winograd_autotune(net, x, runs=1, margin=10.0, report=report)  # always swap
+        n = winograd_autotune(net, x, runs=1, margins=(10.0,), report=report)  # always swap
         assert n == 2  # layers 1 and 2 (layer 0 has 3 input channels)
         got = net.layers[2](net.layers[1](net.layers[0](x)))
     assert isinstance(net.layers[1].conv, WinogradConv2d) and net.layers[1].conv.slope == 0.1

@@ -21,7 +21,7 @@ the weights are transformed once. Inference only (no autograd through the transf
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -94,30 +94,48 @@ class WinogradConv2d(nn.Module):
     writes it directly, e.g. into a channel slice of a concatenation).
     """
 
-    def __init__(self, conv: nn.Conv2d, slope: Optional[float] = None, tile: int = 4) -> None:
+    def __init__(self, conv: nn.Conv2d, slope: Optional[float] = None, tile: int = 4,
+                 gemm: str = "bmm", input_size=None) -> None:
         super().__init__()
         if tile not in _MATRICES:
             raise ValueError(f"Winograd tile must be 6, 4 or 2, got {tile}")
+        if gemm not in ("bmm", "onednn"):
+            raise ValueError(f"Winograd gemm must be 'bmm' or 'onednn', got {gemm!r}")
         bt, g, at = _MATRICES[tile]
         n = tile + 2  # input tile size
         w = conv.weight.detach().double()  # [O, I, 3, 3]
         u = torch.einsum("ak,oikl,bl->abio", g, w, g)  # G g Gᵀ: [n, n, I, O]
         self.in_channels, self.out_channels = conv.in_channels, conv.out_channels
-        self.tile = tile
+        self.tile, self.gemm = tile, gemm
         self.slope = None if slope is None else float(slope)
-        self.register_buffer("u", u.reshape(n * n, self.in_channels, self.out_channels)
-                             .float().contiguous())
+        u = u.reshape(n * n, self.in_channels, self.out_channels).float().contiguous()
+        if gemm == "onednn":
+            size = input_size or (1, self.in_channels, 32, 32)
+            self.packed = winograd_native.pack_products(
+                u, winograd_native.tile_count(size, tile))
+            self.register_buffer("weight", conv.weight.detach().float().clone())
+            u = None
+        self.register_buffer("u", u)
         self.register_buffer("bt", torch.kron(bt, bt).float())  # [n², n²] on (i, j) flat
         self.register_buffer("at", torch.kron(at, at).float())  # [m², n²]
         bias = conv.bias.detach().float().clone() if conv.bias is not None else None
         self.register_buffer("bias", bias)
 
     def forward(self, x: Tensor, out: Optional[Tensor] = None) -> Tensor:
-        if (winograd_native.supports(x) and self.u.dtype == torch.float32
-                and self.u.device.type == "cpu"
+        if self.gemm == "onednn":
+            native, weights = True, self.packed
+        else:
+            weights = self.u
+            native = self.u.dtype == torch.float32 and self.u.device.type == "cpu"
+        if (native and winograd_native.supports(x)
                 and (out is None or (out.stride(1) == 1 and out.dtype == torch.float32))):
-            return winograd_native.conv3x3(x, self.u, self.bias, self.slope, out, self.tile)
-        y = self._torch_forward(x)
+            return winograd_native.conv3x3(x, weights, self.bias, self.slope, out, self.tile,
+                                           self.gemm)
+        if self.gemm == "onednn":
+            y = F.conv2d(x, self.weight.to(x.dtype), None if self.bias is None else
+                         self.bias.to(x.dtype), padding=1)
+        else:
+            y = self._torch_forward(x)
         if self.slope is not None:
             y = F.leaky_relu(y, self.slope) if self.slope else F.relu(y)
         if out is not None:
@@ -159,7 +177,7 @@ class WinogradConv2d(nn.Module):
     def extra_repr(self) -> str:
         act = "" if self.slope is None else f", leaky {self.slope:g}"
         return (f"{self.in_channels}, {self.out_channels}, kernel_size=3 "
-                f"(Winograd F({self.tile}x{self.tile}, 3x3){act})")
+                f"(Winograd F({self.tile}x{self.tile}, 3x3), {self.gemm}{act})")
 
 
 def eligible(conv: nn.Module, min_channels: int = 32) -> bool:
@@ -199,21 +217,32 @@ def _fusable_slope(parent: nn.Module, attr: str) -> Optional[float]:
 
 @torch.no_grad()
 def winograd_autotune(module: nn.Module, example: Tensor, runs: int = 5,
-                      min_channels: int = 32, margin: float = 0.8,
-                      report: Optional[list] = None) -> int:
+                      min_channels: int = 32, margins: Sequence[float] = (0.7, 0.8, 0.9, 1.0),
+                      report: Optional[list] = None, cold: bool = True) -> int:
     """Replace an eligible conv only where Winograd is measured faster on this machine.
 
-    Runs ``module(example)`` once to record each eligible conv's input, times the direct
-    convolution (pre-packed by oneDNN, as :func:`yolov4.optimize.pack_convolutions` would run
-    it) and Winograd alternately (median of ``runs``) on it, both with the block's leaky/relu
-    fused, and swaps Winograd in where it takes less than ``margin`` of the direct time (a
-    margin, as timings on a busy CPU are noisy); then keeps those swaps only if the whole
-    ``module(example)`` is faster with them. A fused activation becomes ``nn.Identity``.
-    ``report``: a list that gets one ``(name, direct_ms, winograd_ms, kernel, swapped)`` per
-    eligible conv (the fastest of F(6x6) / F(4x4) / F(2x2) in the native path, of F(4x4) /
-    F(2x2) in the torch fallback) and
-    a last ``("network", direct_ms, winograd_ms, "", kept)``.
-    Returns how many were swapped.
+    Runs ``module(example)`` once to record each eligible conv's input; for each, times the
+    direct convolution (pre-packed by oneDNN, as :func:`yolov4.optimize.pack_convolutions`
+    would run it) against every Winograd candidate (:func:`_candidates`: F(6x6) / F(4x4) /
+    F(2x2), products by ``torch.bmm`` or oneDNN, in the native path; F(4x4) / F(2x2) in the
+    torch fallback), alternately, median of ``runs``, both with the block's leaky/relu fused,
+    and notes the fastest candidate's time as a ratio of the direct time. Each ``margin``
+    proposes the set of layers whose ratio is below it; the whole network is then timed with
+    each distinct set and with none (round-robin, median of ``runs``), and the fastest is
+    kept: per-layer wins do not always add up (caches, layouts), and a margin that suits one
+    machine does not suit the next. A margin above 1 forces its set (tests). A fused
+    activation becomes ``nn.Identity``.
+
+    Args:
+        cold: evict the caches (write twice the last-level cache) and read the layer's input
+            before each per-layer call, as inside the network, where a layer's weights and
+            work buffers come from memory: Winograd's larger weights and buffers lose
+            0.1-0.9 ms per layer there that a hot loop hides (measured on yolov4-tiny's
+            104x104 x 32 layers: 0.51 vs 0.92 ms direct when hot, 0.96 vs 1.04 ms cold).
+        report: a list that gets one ``(name, direct_ms, winograd_ms, kernel, swapped)`` per
+            eligible conv and a last ``("network", none_ms, best_ms, "margin m", swapped)``.
+    Returns:
+        How many convolutions were swapped.
     """
     import time
 
@@ -229,69 +258,113 @@ def winograd_autotune(module: nn.Module, example: Tensor, runs: int = 5,
         for h in hooks:
             h.remove()
 
-    def timed(fa, fb, x):
-        fa(x)
-        fb(x)
-        ta, tb = [], []
+    flush = torch.empty(_cache_bytes() // 4) if cold and example.device.type == "cpu" else None
+
+    def timed(fns, x, cold=False):
+        """Median seconds of each function on ``x``, called round-robin ``runs`` times."""
+        for f in fns:
+            f(x)
+        ts = [[] for _ in fns]
         for _ in range(runs):
-            for f, ts in ((fa, ta), (fb, tb)):
+            for f, t_f in zip(fns, ts):
+                if cold and flush is not None:  # as inside the network: this layer's
+                    flush.fill_(1.0)  # weights and buffers come from memory, its input
+                    x.sum()  # from cache (the previous layer just wrote it)
                 t = time.perf_counter()
                 f(x)
-                ts.append(time.perf_counter() - t)
-        return sorted(ta)[runs // 2], sorted(tb)[runs // 2]
+                t_f.append(time.perf_counter() - t)
+        return [sorted(t_f)[runs // 2] for t_f in ts]
 
-    swaps = []  # (parent, attr, original conv, original act, direct, winograd, fused)
-    decided = {}  # layer shape -> (tile, t_wg, t_direct): repeated blocks of a
-    for name, x in inputs.items():  # backbone are timed once
+    layers = []  # (name, parent, attr, conv, act, direct, winograd or None, fused, ratio, ...)
+    decided = {}  # layer shape -> (tile, gemm, t_wg, t_direct): repeated blocks of a
+    top = max(margins)  # backbone are timed once
+    for name, x in inputs.items():
         parent_name, _, attr = name.rpartition(".")
         parent = module.get_submodule(parent_name) if parent_name else module
         conv = getattr(parent, attr)
         slope = _fusable_slope(parent, attr)
-        direct = None
+        direct = _packed(conv, x, slope)
         key = (conv.in_channels, conv.out_channels, tuple(x.shape), x.stride(), slope is None)
         if key not in decided:
-            direct = _packed(conv, x, slope)
-            tiles = (6, 4, 2) if winograd_native.supports(x) else (4, 2)
             best, t_direct = None, float("inf")
-            for tile in tiles:
-                cand = WinogradConv2d(conv, slope, tile=tile).to(conv.weight.device)
-                t_cand, t_dir = timed(cand, direct, x)
+            for tile, gemm in _candidates(x):
+                cand = WinogradConv2d(conv, slope, tile, gemm, x.shape).to(conv.weight.device)
+                t_cand, t_dir = timed([cand, direct], x, cold)
                 t_direct = min(t_direct, t_dir)
-                if best is None or t_cand < best[1]:
-                    best = (tile, t_cand)
+                if best is None or t_cand < best[2]:
+                    best = (tile, gemm, t_cand)
             decided[key] = best + (t_direct,)
-        tile, t_wg, t_direct = decided[key]
-        if report is not None:
-            report.append((name, t_direct * 1e3, t_wg * 1e3, f"F({tile}x{tile})",
-                           t_wg < margin * t_direct))
-        if t_wg < margin * t_direct:  # only swapped layers pay the weight transform
-            wg = WinogradConv2d(conv, slope, tile=tile).to(conv.weight.device)
-            swaps.append((parent, attr, conv, getattr(parent, "act", None),
-                          direct if direct is not None else _packed(conv, x, slope), wg,
-                          slope is not None))
-    if not swaps:
-        return 0
+        tile, gemm, t_wg, t_direct = decided[key]
+        ratio = t_wg / t_direct
+        wg = None  # only candidates pay the weight transform
+        if ratio < top:
+            wg = WinogradConv2d(conv, slope, tile, gemm, x.shape).to(conv.weight.device)
+        layers.append((name, parent, attr, conv, getattr(parent, "act", None), direct, wg,
+                       slope is not None, ratio, f"F({tile}x{tile}) {gemm}", t_wg, t_direct))
 
-    def use(winograd: bool):
+    # per-layer wins do not always add up (caches, layouts), and a margin that suits one
+    # machine does not suit the next: time the whole network with each margin's set
+    sets = {}  # frozenset of swapped layers -> the first margin proposing it
+    for margin in sorted(margins):
+        chosen = frozenset(i for i, entry in enumerate(layers) if entry[8] < margin)
+        if chosen:
+            sets.setdefault(chosen, margin)
+    options = list(sets) if top > 1.0 else [frozenset()] + list(sets)  # > 1: forced swaps
+
+    def use(chosen):
         def run(x):
-            for parent, attr, _, _, direct, wg, fused in swaps:
-                setattr(parent, attr, wg if winograd else direct)
+            for i, (_, parent, attr, _, _, direct, wg, fused, *_) in enumerate(layers):
+                setattr(parent, attr, wg if i in chosen else direct)
                 if fused:
                     parent.act = nn.Identity()
             module(x)
         return run
 
-    # per-layer wins do not always add up (caches, layouts): keep them only if the whole
-    # network is faster with them
-    t_wg, t_direct = timed(use(True), use(False), example)
-    keep = t_wg < max(1.0, margin) * t_direct  # margin >= 1 (tests) accepts any
-    if report is not None:
-        report.append(("network", t_direct * 1e3, t_wg * 1e3, "", keep))
-    for parent, attr, conv, act, _, wg, fused in swaps:
-        setattr(parent, attr, wg if keep else conv)
+    if not options:
+        return 0
+    t_net = timed([use(c) for c in options], example)
+    best = options[min(range(len(options)), key=t_net.__getitem__)]
+    for i, (name, parent, attr, conv, act, _, wg, fused, _, kernel, t_wg, t_direct) in \
+            enumerate(layers):
+        swapped = i in best
+        setattr(parent, attr, wg if swapped else conv)
         if fused:
-            parent.act = nn.Identity() if keep else act
-    return len(swaps) if keep else 0
+            parent.act = nn.Identity() if swapped else act
+        if report is not None:
+            report.append((name, t_direct * 1e3, t_wg * 1e3, kernel, swapped))
+    if report is not None:
+        t_none = t_net[0] if not options[0] else float("nan")
+        report.append(("network", t_none * 1e3, min(t_net) * 1e3,
+                       f"margin {sets[best]:g}" if best else "", bool(best)))
+    return len(best)
+
+
+def _cache_bytes() -> int:
+    """Twice the last-level cache (Linux sysfs; 32 MiB assumed elsewhere), at least 64 MiB:
+    writing that much evicts a layer's weights and buffers before it is timed."""
+    size = 32 << 20
+    try:
+        from pathlib import Path
+
+        for index in sorted(Path("/sys/devices/system/cpu/cpu0/cache").glob("index*")):
+            text = (index / "size").read_text().strip().upper()
+            scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+            size = max(size, int(text.rstrip("KMG")) * scale)
+    except (OSError, ValueError):
+        pass
+    return max(64 << 20, 2 * size)
+
+
+def _candidates(x: Tensor):
+    """The (tile, gemm) pairs :func:`winograd_autotune` times for input ``x``: F(6x6) /
+    F(4x4) / F(2x2) with ``torch.bmm`` or oneDNN products in the native path, F(4x4) / F(2x2)
+    with ``torch.bmm`` in the torch fallback."""
+    from ..optimize import packing_available
+
+    if not winograd_native.supports(x):
+        return [(4, "bmm"), (2, "bmm")]
+    gemms = ("bmm", "onednn") if packing_available() else ("bmm",)
+    return [(tile, gemm) for tile in (6, 4, 2) for gemm in gemms]
 
 
 class _ConvAct(nn.Module):
