@@ -169,3 +169,20 @@ activation=linear
     assert net.layers[2].conv.slope is None
     assert (got - ref[0]).abs().max() <= 1e-4 * ref[0].abs().max().item()
     assert [r[0] for r in report] == ["layers.1.conv", "layers.2.conv", "network"]
+
+
+@native
+def test_onednn_form_refuses_what_it_cannot_run():
+    """The oneDNN form keeps only packed fp32 weights: autograd or another dtype is refused
+    with a message, not run wrong; NCHW fp32 input is made channels-last first."""
+    conv = nn.Conv2d(16, 8, 3, 1, 1)
+    wg = WinogradConv2d(conv, 0.1, tile=4, gemm="onednn")
+    x = torch.randn(1, 16, 10, 10)
+    with torch.no_grad():
+        assert (wg(x) - _reference(conv, x, 0.1)).abs().max() <= 1e-4
+    with pytest.raises(RuntimeError, match="fp32 CPU inference only"):
+        wg(x.requires_grad_())
+    with pytest.raises(RuntimeError, match="fp32 CPU inference only"), torch.no_grad():
+        wg(x.detach().double())
+    with pytest.raises(ValueError, match="gemm"):
+        WinogradConv2d(conv, gemm="mkl")

@@ -113,7 +113,6 @@ class WinogradConv2d(nn.Module):
             size = input_size or (1, self.in_channels, 32, 32)
             self.packed = winograd_native.pack_products(
                 u, winograd_native.tile_count(size, tile))
-            self.register_buffer("weight", conv.weight.detach().float().clone())
             u = None
         self.register_buffer("u", u)
         self.register_buffer("bt", torch.kron(bt, bt).float())  # [n², n²] on (i, j) flat
@@ -122,20 +121,24 @@ class WinogradConv2d(nn.Module):
         self.register_buffer("bias", bias)
 
     def forward(self, x: Tensor, out: Optional[Tensor] = None) -> Tensor:
-        if self.gemm == "onednn":
-            native, weights = True, self.packed
-        else:
-            weights = self.u
-            native = self.u.dtype == torch.float32 and self.u.device.type == "cpu"
-        if (native and winograd_native.supports(x)
+        if self.gemm == "onednn":  # the native path only: fp32 CPU inference
+            if not winograd_native.supports(x) and x.dim() == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
+            if not winograd_native.supports(x):
+                raise RuntimeError(
+                    "WinogradConv2d(gemm='onednn') runs fp32 CPU inference only (built "
+                    f"extension, no autograd); got {x.dtype} on {x.device.type}")
+            if out is not None and (out.stride(1) != 1 or out.dtype != torch.float32):
+                out.copy_(winograd_native.conv3x3(x, self.packed, self.bias, self.slope,
+                                                  None, self.tile, self.gemm))
+                return out
+            return winograd_native.conv3x3(x, self.packed, self.bias, self.slope, out,
+                                           self.tile, self.gemm)
+        if (self.u.dtype == torch.float32 and self.u.device.type == "cpu"
+                and winograd_native.supports(x)
                 and (out is None or (out.stride(1) == 1 and out.dtype == torch.float32))):
-            return winograd_native.conv3x3(x, weights, self.bias, self.slope, out, self.tile,
-                                           self.gemm)
-        if self.gemm == "onednn":
-            y = F.conv2d(x, self.weight.to(x.dtype), None if self.bias is None else
-                         self.bias.to(x.dtype), padding=1)
-        else:
-            y = self._torch_forward(x)
+            return winograd_native.conv3x3(x, self.u, self.bias, self.slope, out, self.tile)
+        y = self._torch_forward(x)
         if self.slope is not None:
             y = F.leaky_relu(y, self.slope) if self.slope else F.relu(y)
         if out is not None:
