@@ -18,8 +18,8 @@ All keep fp32 results within ~1e-5 relative of the plain network (checked in tes
 - **Winograd F(6x6, 3x3) / F(4x4, 3x3) / F(2x2, 3x3)** for the 3x3 stride-1 convolutions
   that measure faster on this machine (:mod:`yolov4.ops.winograd`), with the activation fused;
   on by default when the compiled transforms (:mod:`yolov4.ops.winograd_native`, built at
-  install) are present; they run yolov4-tiny's 104x104 to 26x26 layers in 0.4-0.7x of the
-  packed kernels' time (``benchmarks/winograd_layers.py``);
+  install) are present; they run yolov4-tiny's 3x3 layers in 0.34-0.75x of the packed
+  kernels' time with hot caches, 0.42-0.92x with cold ones (``benchmarks/winograd_layers.py``);
 - convolutions that feed a ``[route]`` write straight into its concatenation
   (:func:`plan_inplace_routes`).
 

@@ -10,9 +10,11 @@ weights). fp32 error stays around 1e-5 relative, like OpenCV DNN's own Winograd 
 Two implementations of the same arithmetic: the transforms compiled in C
 (:mod:`yolov4.ops.winograd_native`, built at install time; fp32 channels-last CPU tensors,
 F(6x6)/F(4x4)/F(2x2), with the bias and a leaky/relu activation fused into the output
-transform) — 0.4-0.7x of the pre-packed oneDNN direct kernels' time on yolov4-tiny's
-104x104 to 26x26 layers here (``benchmarks/winograd_layers.py``) — and a torch fallback
-(F(4x4)/F(2x2), any device or dtype, separate memory passes; rarely faster than direct).
+transform, the products by ``torch.bmm`` or a oneDNN grouped 1x1 convolution) — 0.34-0.75x
+of the pre-packed oneDNN direct kernels' time on yolov4-tiny's 3x3 layers here with hot
+caches, 0.42-0.92x with cold ones (``benchmarks/winograd_layers.py [--cold]``) — and a torch
+fallback (F(4x4)/F(2x2), any device or dtype, separate memory passes; rarely faster than
+direct).
 
 :func:`winograd_convert` swaps every eligible ``nn.Conv2d`` of a module (3x3, stride 1,
 dilation 1, groups 1, padding 1, enough channels to pay off) for :class:`WinogradConv2d`;
