@@ -25,7 +25,8 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from yolov4.ops import winograd_native  # noqa: E402
-from yolov4.ops.winograd import WinogradConv2d, _cache_bytes, _packed  # noqa: E402
+from yolov4.ops.winograd import WinogradConv2d  # noqa: E402
+from yolov4.ops.winograd_tune import _cache_bytes, _packed  # noqa: E402
 
 #: (C_in, C_out, H = W, how many layers of that shape) of yolov4-tiny-416's stride-1 3x3 convs.
 SHAPES = [(64, 64, 104, 1), (32, 32, 104, 2), (128, 128, 52, 1), (64, 64, 52, 2),

@@ -126,7 +126,7 @@ def test_upsample_keeps_channels_last():
 def test_inplace_routes_same_outputs(shared_darknet):
     """Winograd convs writing into their route's concatenation: bit-identical to the same
     network concatenating, and within fp32 rounding of the plain network."""
-    from yolov4.ops.winograd import winograd_autotune
+    from yolov4.ops.winograd_tune import winograd_autotune
     from yolov4.optimize import plan_inplace_routes
 
     cfg = shared_darknet / "weights" / "yolov4-tiny.cfg"

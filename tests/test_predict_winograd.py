@@ -5,7 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from yolov4.ops.winograd import WinogradConv2d, eligible, winograd_autotune, winograd_convert
+from yolov4.ops.winograd import WinogradConv2d, eligible, winograd_convert
+from yolov4.ops.winograd_tune import winograd_autotune
 
 
 @pytest.mark.parametrize("c,o,h,w", [(8, 16, 12, 12), (5, 7, 13, 10), (32, 32, 1, 1), (3, 4, 7, 9)])

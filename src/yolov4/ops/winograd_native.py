@@ -5,7 +5,7 @@ at install time (plain C with OpenMP, no Python headers). It is loaded on first 
 import; :func:`available` says whether it was built. :func:`conv3x3` runs one convolution:
 input transform in C, the P products, output transform in C with the bias and a leaky/relu
 activation fused. The products run as one ``torch.bmm`` (PyTorch's BLAS) or as one grouped
-1x1 convolution of oneDNN, whichever :func:`yolov4.ops.winograd.winograd_autotune` measures
+1x1 convolution of oneDNN, whichever :func:`yolov4.ops.winograd_tune.winograd_autotune` measures
 faster for the layer.
 
 Only fp32 CPU tensors whose channel stride is 1 (channels-last memory, or a channel slice of
