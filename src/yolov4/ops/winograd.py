@@ -103,6 +103,12 @@ class WinogradConv2d(nn.Module):
             raise ValueError(f"Winograd tile must be 6, 4 or 2, got {tile}")
         if gemm not in ("bmm", "onednn"):
             raise ValueError(f"Winograd gemm must be 'bmm' or 'onednn', got {gemm!r}")
+        if gemm == "onednn":
+            from ..optimize import packing_available
+
+            if not packing_available():
+                raise ValueError("Winograd gemm='onednn' needs PyTorch's oneDNN "
+                                 "packed-convolution ops, which this build lacks")
         bt, g, at = _MATRICES[tile]
         n = tile + 2  # input tile size
         w = conv.weight.detach().double()  # [O, I, 3, 3]
