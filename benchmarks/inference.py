@@ -13,9 +13,9 @@ batch 1 after warm-up of:
 - ``onnxruntime``: ONNX export (with decode) in ONNX Runtime, fp32;
 - ``optimized``: ``yolov4.optimize.optimize_for_inference`` with its defaults — channels-last,
   Mish via one sigmoid compiled by ``torch.compile`` into one loop, pre-packed oneDNN
-  convolutions with fused activations, Winograd F(4x4)/F(2x2) 3x3 convolutions (compiled
-  transforms) where the autotune measures them faster, convolutions writing straight into
-  route concatenations; fp32;
+  convolutions with fused activations, Winograd F(6x6)/F(4x4)/F(2x2) 3x3 convolutions
+  (compiled transforms, products by ``torch.bmm`` or oneDNN) where the autotune measures them
+  faster, convolutions writing straight into route concatenations; fp32;
 - ``optimized-direct``: the same without Winograd (every convolution the packed oneDNN one);
 - ``bf16``: the same network cast to bfloat16 (decode in fp32);
 - ``ort-int8``: ONNX Runtime with static int8 QDQ quantisation (per-channel weights,
@@ -25,6 +25,9 @@ batch 1 after warm-up of:
   installed (``pip install -e '.[openvino]'``);
 - ``openvino-int8``: the same after NNCF post-training int8 quantisation calibrated on the
   shared photos (every convolution, heads included).
+
+Idle OpenMP threads spin briefly (``GOMP_SPINCOUNT=10000``), as OpenCV's own pool does, unless
+the environment sets a wait policy (see the comment below the imports).
 
 Other paths are scored against the fp32 eager detections on the shared photos as ground truth
 (AP50, all-point interpolation, conf 0.25 truth vs conf 0.1 predictions; real weights only).
@@ -43,10 +46,18 @@ import sys
 import tempfile
 import time
 
-# Torch's OpenMP threads spin while waiting; on a shared, oversubscribed CPU that makes 2-thread
-# torch up to 5x slower than it is (measured: 1034 ms -> 314 ms for yolov4-tiny-416). Waiting
-# passively is the fair setting there; pass OMP_WAIT_POLICY=ACTIVE explicitly to override.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# How idle threads wait between parallel regions decides what interleaving engines costs.
+# OpenCV's own pool (parallel_impl.cpp) spins briefly after each job and then sleeps: up to
+# 2000 iterations of up to 16 pause instructions per worker (OPENCV_THREAD_POOL_ACTIVE_WAIT_*),
+# under a millisecond here. libgomp's default spin (300,000 iterations, ~7 ms here) runs into
+# the next engine's turn (with ORT spinning too, 2-thread torch once measured 1034 instead of
+# 314 ms for yolov4-tiny-416); OMP_WAIT_POLICY=PASSIVE (no spin) makes every torch region
+# wake a sleeping worker, which OpenCV's layers never pay (benchmarks/omp_wakeup.py). A short
+# libgomp spin, GOMP_SPINCOUNT=10000 (~0.3 ms here), puts torch on OpenCV's footing. Any
+# OMP_WAIT_POLICY or GOMP_SPINCOUNT in the environment is kept (earlier versions of this
+# script set OMP_WAIT_POLICY=PASSIVE; RESULTS.md says which setting each run used).
+if "OMP_WAIT_POLICY" not in os.environ:
+    os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -61,7 +72,7 @@ from yolov4.ops.boxes import box_iou
 from yolov4.ops.winograd import WinogradConv2d
 from yolov4.optimize import optimize_for_inference
 from yolov4.export.openvino import head_grids
-from yolov4.postprocess import NmsSettings, flatten_outputs, postprocess, select, unflatten_outputs
+from yolov4.postprocess import NmsSettings, flatten_outputs, postprocess, unflatten_outputs
 from yolov4.preprocess import ImageTransform, load_image, preprocess
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "darknet"
@@ -389,7 +400,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args.real = {k: v[1] is not None for k, v in models.items()}
     print(f"threads={args.threads} torch={torch.__version__} opencv={cv2.__version__} "
           f"runs={args.runs} warmup={args.warmup} "
-          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}", flush=True)
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')} "
+          f"GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT')}", flush=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models.split(","):

@@ -3,7 +3,8 @@
 ``benchmarks/inference.py`` runs every engine in one process with ``OMP_WAIT_POLICY=PASSIVE``
 (fair when engines take turns: no idle thread spins on the next engine's cores). Then each
 2-thread OpenMP region has to wake a sleeping worker. This script measures that in fresh
-processes under each policy (unset = libgomp's default: spin a while, then sleep):
+processes under each policy (unset = libgomp's default: spin 300,000 iterations, then sleep;
+``GOMP_SPINCOUNT=10000``: a short spin, what ``benchmarks/inference.py`` uses):
 
 - a 64x64 fp32 matmul with 1 and 2 threads (2 threads: one region, almost no work);
 - yolov4-tiny (shared COCO weights, ``optimize_for_inference`` defaults) at 64x64 input, where
@@ -68,13 +69,18 @@ def main() -> int:
         print(json.dumps(worker(args.runs)))
         return 0
     rows = []
-    for policy in ("PASSIVE", None, "ACTIVE"):
-        env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    for policy, spin in (("PASSIVE", None), (None, None), (None, "10000"), ("ACTIVE", None)):
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
         if policy:
             env["OMP_WAIT_POLICY"] = policy
+        if spin:
+            env["GOMP_SPINCOUNT"] = spin
         res = subprocess.run([sys.executable, __file__, "--worker", "--runs", str(args.runs)],
                              env=env, capture_output=True, text=True, check=True)
-        rows.append((policy or "(unset)", json.loads(res.stdout.strip().splitlines()[-1])))
+        label = policy or "(unset)"
+        rows.append((label + (f", GOMP_SPINCOUNT={spin}" if spin else ""),
+                     json.loads(res.stdout.strip().splitlines()[-1])))
     print("| OMP_WAIT_POLICY | matmul 64x64, 1 thread (us) | 2 threads (us) | "
           "yolov4-tiny optimized @64 (ms) | @416 (ms) |")
     print("|---|---|---|---|---|")
