@@ -1,10 +1,9 @@
 """Inference latency per engine, each in its own process with its own default settings.
 
-``benchmarks/inference.py`` runs every engine in one process, round-robin, with OpenMP threads
-told to sleep between parallel regions (``OMP_WAIT_POLICY=PASSIVE``) so that no engine's idle
-threads steal the cores of the next. That is the fair setting for interleaving, but not how a
-user runs one engine: PyTorch's OpenMP threads then spin briefly before sleeping (libgomp's
-default), and a network of ~60 parallel regions pays a thread wake-up for each under PASSIVE.
+``benchmarks/inference.py`` runs every engine in one process, round-robin, with libgomp's
+idle threads spinning only briefly (``GOMP_SPINCOUNT=10000``) so that no engine's idle
+threads steal the cores of the next. That is a fair setting for interleaving, but not quite
+how a user runs one engine, with each library's own defaults in a process of its own.
 
 Here every (model, engine) pair is measured in a fresh subprocess that builds only that engine
 with the library defaults and the parent's environment minus ``OMP_WAIT_POLICY`` (unless
