@@ -23,7 +23,7 @@ the weights are transformed once. Inference only (no autograd through the transf
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -97,7 +97,7 @@ class WinogradConv2d(nn.Module):
     """
 
     def __init__(self, conv: nn.Conv2d, slope: Optional[float] = None, tile: int = 4,
-                 gemm: str = "bmm", input_size=None) -> None:
+                 gemm: str = "bmm", input_size: Optional[Sequence[int]] = None) -> None:
         super().__init__()
         if tile not in _MATRICES:
             raise ValueError(f"Winograd tile must be 6, 4 or 2, got {tile}")
