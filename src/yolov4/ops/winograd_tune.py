@@ -8,7 +8,7 @@ network runs fastest. The direct convolution it competes with is the pre-packed 
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import NamedTuple, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -16,6 +16,26 @@ from torch import Tensor, nn
 
 from . import winograd_native
 from .winograd import WinogradConv2d, eligible
+
+class _Layer(NamedTuple):
+    """One eligible convolution while :func:`winograd_autotune` decides."""
+
+    name: str
+    parent: nn.Module  # the conv-BN-act block (or any module) holding the convolution
+    attr: str
+    conv: nn.Module  # the original convolution, put back where Winograd is not kept
+    act: Optional[nn.Module]
+    direct: nn.Module  # the packed direct kernel (activation fused) it is timed against
+    winograd: Optional[WinogradConv2d]  # the fastest candidate, when it beats direct at all
+    fused: bool  # the block's activation is fused into both
+    kernel: str  # e.g. "F(4x4) onednn"
+    t_wg: float
+    t_direct: float
+
+    @property
+    def ratio(self) -> float:
+        return self.t_wg / self.t_direct
+
 
 #: Darknet activations fused into a Winograd convolution: name -> negative slope.
 _SLOPES = {"leaky": 0.1, "relu": 0.0}
@@ -76,14 +96,14 @@ def winograd_autotune(module: nn.Module, example: Tensor, runs: int = 5,
 
     flush = torch.empty(_cache_bytes() // 4) if cold and example.device.type == "cpu" else None
 
-    def timed(fns, x, cold=False):
+    def timed(fns, x, evict=False):
         """Median seconds of each function on ``x``, called round-robin ``runs`` times."""
         for f in fns:
             f(x)
         ts = [[] for _ in fns]
         for _ in range(runs):
             for f, t_f in zip(fns, ts):
-                if cold and flush is not None:  # as inside the network: this layer's
+                if evict and flush is not None:  # as inside the network: this layer's
                     flush.fill_(1.0)  # weights and buffers come from memory, its input
                     x.sum()  # from cache (the previous layer just wrote it)
                 t = time.perf_counter()
@@ -91,7 +111,7 @@ def winograd_autotune(module: nn.Module, example: Tensor, runs: int = 5,
                 t_f.append(time.perf_counter() - t)
         return [sorted(t_f)[runs // 2] for t_f in ts]
 
-    layers = []  # (name, parent, attr, conv, act, direct, winograd or None, fused, ratio, ...)
+    layers = []
     decided = {}  # layer shape -> (tile, gemm, t_wg, t_direct): repeated blocks of a
     top = max(margins)  # backbone are timed once
     for name, x in inputs.items():
@@ -111,28 +131,28 @@ def winograd_autotune(module: nn.Module, example: Tensor, runs: int = 5,
                     best = (tile, gemm, t_cand)
             decided[key] = best + (t_direct,)
         tile, gemm, t_wg, t_direct = decided[key]
-        ratio = t_wg / t_direct
         wg = None  # only candidates pay the weight transform
-        if ratio < top:
+        if t_wg < top * t_direct:
             wg = WinogradConv2d(conv, slope, tile, gemm, x.shape).to(conv.weight.device)
-        layers.append((name, parent, attr, conv, getattr(parent, "act", None), direct, wg,
-                       slope is not None, ratio, f"F({tile}x{tile}) {gemm}", t_wg, t_direct))
+        layers.append(_Layer(name, parent, attr, conv, getattr(parent, "act", None), direct, wg,
+                             slope is not None, f"F({tile}x{tile}) {gemm}", t_wg, t_direct))
 
     # per-layer wins do not always add up (caches, layouts), and a margin that suits one
     # machine does not suit the next: time the whole network with each margin's set
     sets = {}  # frozenset of swapped layers -> the first margin proposing it
     for margin in sorted(margins):
-        chosen = frozenset(i for i, entry in enumerate(layers) if entry[8] < margin)
+        chosen = frozenset(i for i, layer in enumerate(layers) if layer.ratio < margin)
         if chosen:
             sets.setdefault(chosen, margin)
     options = list(sets) if top > 1.0 else [frozenset()] + list(sets)  # > 1: forced swaps
 
     def use(chosen):
         def run(x):
-            for i, (_, parent, attr, _, _, direct, wg, fused, *_) in enumerate(layers):
-                setattr(parent, attr, wg if i in chosen else direct)
-                if fused:
-                    parent.act = nn.Identity()
+            for i, layer in enumerate(layers):
+                setattr(layer.parent, layer.attr,
+                        layer.winograd if i in chosen else layer.direct)
+                if layer.fused:
+                    layer.parent.act = nn.Identity()
             module(x)
         return run
 
@@ -140,14 +160,14 @@ def winograd_autotune(module: nn.Module, example: Tensor, runs: int = 5,
         return 0
     t_net = timed([use(c) for c in options], example)
     best = options[min(range(len(options)), key=t_net.__getitem__)]
-    for i, (name, parent, attr, conv, act, _, wg, fused, _, kernel, t_wg, t_direct) in \
-            enumerate(layers):
+    for i, layer in enumerate(layers):
         swapped = i in best
-        setattr(parent, attr, wg if swapped else conv)
-        if fused:
-            parent.act = nn.Identity() if swapped else act
+        setattr(layer.parent, layer.attr, layer.winograd if swapped else layer.conv)
+        if layer.fused:
+            layer.parent.act = nn.Identity() if swapped else layer.act
         if report is not None:
-            report.append((name, t_direct * 1e3, t_wg * 1e3, kernel, swapped))
+            report.append((layer.name, layer.t_direct * 1e3, layer.t_wg * 1e3, layer.kernel,
+                           swapped))
     if report is not None:
         t_none = t_net[0] if not options[0] else float("nan")
         report.append(("network", t_none * 1e3, min(t_net) * 1e3,
