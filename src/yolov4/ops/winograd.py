@@ -122,9 +122,10 @@ class WinogradConv2d(nn.Module):
             self.packed = winograd_native.pack_products(
                 u, winograd_native.tile_count(size, tile))
             u = None
+        torch_form = gemm == "bmm"  # the torch fallback needs the matrices; oneDNN's form none
         self.register_buffer("u", u)
-        self.register_buffer("bt", torch.kron(bt, bt).float())  # [n², n²] on (i, j) flat
-        self.register_buffer("at", torch.kron(at, at).float())  # [m², n²]
+        self.register_buffer("bt", torch.kron(bt, bt).float() if torch_form else None)  # [n², n²]
+        self.register_buffer("at", torch.kron(at, at).float() if torch_form else None)  # [m², n²]
         bias = conv.bias.detach().float().clone() if conv.bias is not None else None
         self.register_buffer("bias", bias)
 
