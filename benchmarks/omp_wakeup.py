@@ -2,7 +2,8 @@
 
 Under ``OMP_WAIT_POLICY=PASSIVE`` (which ``benchmarks/inference.py`` used to set, so that no
 idle thread spins on the next engine's cores) each 2-thread OpenMP region has to wake a
-sleeping worker. This script measures that in fresh processes under each policy (unset = libgomp's default: spin 300,000 iterations, then sleep;
+sleeping worker. This script measures that in fresh processes under each policy
+(unset = libgomp's default: spin 300,000 iterations, then sleep;
 ``GOMP_SPINCOUNT=10000``: a short spin, what ``benchmarks/inference.py`` uses):
 
 - a 64x64 fp32 matmul with 1 and 2 threads (2 threads: one region, almost no work);

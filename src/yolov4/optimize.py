@@ -241,8 +241,9 @@ def optimize_for_inference(net: nn.Module, example: Optional[Tensor] = None, *,
             and to time the Winograd candidates (both skipped without it).
         winograd: time Winograd F(6x6)/F(4x4)/F(2x2) against the packed direct kernel for every
             3x3 stride-1 convolution and keep it where it is faster
-            (:func:`yolov4.ops.winograd_tune.winograd_autotune`; a few seconds once). None (default):
-            on when the compiled kernels (:mod:`yolov4.ops.winograd_native`) are built.
+            (:func:`yolov4.ops.winograd_tune.winograd_autotune`; a few seconds once).
+            None (default): on when the compiled kernels (:mod:`yolov4.ops.winograd_native`)
+            are built.
         bf16: run in bfloat16 (:func:`to_bfloat16`; reduced precision — feed
             ``x.to(net.input_dtype)``); Winograd is skipped then.
         compile_mish: run Mish as one loop compiled by ``torch.compile`` (:func:`compiled_mish`;
