@@ -7,7 +7,8 @@ import pytest
 
 from yolov4.cli import main
 from yolov4.darknet.cfg import parse_cfg_text, read_cfg, write_cfg
-from yolov4.data.anchors import box_sizes, kmeans_anchors, mean_best_iou, set_anchors
+from yolov4.data.anchors import (anchor_fit, box_sizes, check_anchors, kmeans_anchors,
+                                 mean_best_iou, set_anchors)
 from yolov4.data.formats import load_dataset
 from yolov4.errors import CfgError
 
@@ -104,3 +105,30 @@ def test_cli_anchors_writes_cfg(tmp_path, capsys):
     yolo = [s for s in read_cfg(out) if s.type == "yolo"]
     assert [s.get_ints("mask") for s in yolo] == [[1], [0]]
     assert main(["anchors", str(data), "-n", "5"]) == 2  # too few boxes: one-line error
+
+
+def test_anchor_fit_by_hand():
+    wh = np.array([[10, 10], [50, 50]], float)
+    # one anchor 12x12: 10/12 is within x4, 50/12 = 4.17 is not -> recall 1/2;
+    # IoUs 100/144 and 144/2500 -> mean (0.69444 + 0.0576) / 2
+    bpr, iou = anchor_fit(wh, np.array([[12, 12]], float))
+    assert bpr == 0.5 and iou == pytest.approx((100 / 144 + 144 / 2500) / 2)
+    assert anchor_fit(wh, np.array([[12, 12], [40, 60]], float))[0] == 1.0
+    assert anchor_fit(np.zeros((0, 2)), np.array([[1, 1]], float)) == (0.0, 0.0)
+
+
+def test_check_anchors_reports_and_refits_only_on_request(tmp_path):
+    ds = load_dataset(make_yolo(tmp_path / "y"))
+    # at 416x416 the boxes are 166x166 and 312x208; CFG's anchors are 1..6 px: recall 0
+    secs = parse_cfg_text(CFG, "t.cfg")
+    assert "not re-fitted: 2 boxes" in check_anchors(secs, ds, 416, 416, refit=True)[1][0]
+    secs = parse_cfg_text(CFG.replace("1,1,2,2,3,3,4,4,5,5,6,6", "1,1,2,2").replace("num=6", "num=2")
+                          .replace("mask=3,4,5", "mask=1").replace("mask=0,1,2", "mask=0"), "t.cfg")
+    kept, lines = check_anchors(secs, ds, 416, 416)
+    assert "best possible recall 0.0%" in lines[0] and "anchors=auto re-fits" in lines[0]
+    assert [s.get_floats("anchors") for s in kept if s.type == "yolo"][0][:2] == [1, 1]
+    new, lines = check_anchors(secs, ds, 416, 416, refit=True)
+    assert "anchors=auto: re-fitted" in lines[1] and "best possible recall 100.0%" in lines[1]
+    anchors = np.array([s.get_floats("anchors") for s in new if s.type == "yolo"][0]).reshape(-1, 2)
+    assert anchor_fit(box_sizes(ds, 416, 416), anchors)[0] == 1.0
+    assert secs[2].get_floats("anchors")[:2] == [1, 1]          # the caller's sections untouched

@@ -23,7 +23,9 @@ def test_new_class_count_reinitialises_heads(tiny):
     torch.manual_seed(0)
     net = Darknet.from_cfg(cfg, classes=3)
     fresh_head = net.layers[29].conv.weight.detach().clone()
-    lines = init_from_weights(net, weights)
+    start = init_from_weights(net, weights)
+    lines = start.lines
+    assert start.fresh == [29, 36]
     # yolov4-tiny: the convs feeding [yolo] are layers 29 and 36 (30 and 37 are the [yolo]s)
     assert "trained for 80 classes, the model has 3" in lines[0]
     assert "layers 29, 36" in lines[0]
@@ -38,11 +40,13 @@ def test_partial_file_detected(tiny, tmp_path):
     cfg, weights, ref = tiny
     part = save_partial(ref, tmp_path / "yolov4-tiny.conv.28", upto=28)
     net = Darknet.from_cfg(cfg, classes=2)
-    lines = init_from_weights(net, part)
+    start = init_from_weights(net, part)
+    lines = start.lines
     assert "partial" in lines[0] and "layers 0-27" in lines[0]
+    assert start.fresh == [28, 29, 32, 35, 36]      # the layers with weights from 28 on
     assert torch.equal(net.layers[27].conv.weight, ref.layers[27].conv.weight)
     explicit = Darknet.from_cfg(cfg)
-    assert "layers 0-10" in init_from_weights(explicit, weights, upto=11)[0]
+    assert "layers 0-10" in init_from_weights(explicit, weights, upto=11).lines[0]
     assert torch.equal(explicit.layers[10].conv.weight, ref.layers[10].conv.weight)
 
 

@@ -14,16 +14,41 @@ from test_train_helpers import tiny_cfg  # noqa: E402
 from yolov4.darknet.cfg import read_cfg  # noqa: E402
 from yolov4.darknet.graph import Darknet  # noqa: E402
 from yolov4.engine.config import apply_to_sections, parse_overrides, resolve_config  # noqa: E402
-from yolov4.engine.trainer import choose_threads, init_objectness  # noqa: E402
+from yolov4.engine.recipe import head_priors, warmup_factors  # noqa: E402
+from yolov4.engine.trainer import choose_threads  # noqa: E402
 from yolov4.errors import YoloError  # noqa: E402
 
 
 def test_obj_prior_sets_only_objectness_bias(tmp_path):
     net = Darknet.from_cfg(tiny_cfg(tmp_path / "t.cfg"))
-    init_objectness(net, 0.01)
+    assert head_priors(net, 0.01) == [len(net.layers) - 2]
     b = net.layers[-2].conv.bias.view(3, 7)          # 3 anchors x (x, y, w, h, obj, c0, c1)
-    assert torch.allclose(b[:, 4], torch.full((3,), math.log(0.01 / 0.99)))
+    # logit(0.01) = ln(0.01 / 0.99) = -4.59512
+    assert torch.allclose(b[:, 4], torch.full((3,), -4.59512), atol=1e-5)
     assert torch.count_nonzero(b[:, :4]) == 0 and torch.count_nonzero(b[:, 5:]) == 0
+
+
+def test_class_prior_and_only_fresh_heads(tmp_path):
+    net = Darknet.from_cfg(tiny_cfg(tmp_path / "t.cfg"))
+    head = len(net.layers) - 2
+    assert head_priors(net, 0.01, 0.2, fresh=[]) == []          # all loaded: untouched
+    assert torch.count_nonzero(net.layers[head].conv.bias) == 0
+    head_priors(net, 0.0, 0.2, fresh=[head])
+    b = net.layers[head].conv.bias.view(3, 7)
+    assert torch.allclose(b[:, 5:], torch.full((3, 2), -1.386294), atol=1e-5)  # ln(.2/.8)
+    assert torch.count_nonzero(b[:, :5]) == 0
+    head_priors(net, 0.0, "auto", fresh=[head])                  # 1/classes = 1/2: logit 0
+    assert torch.count_nonzero(net.layers[head].conv.bias) == 0
+
+
+def test_warmup_factors_by_hand():
+    cfg = {"burn_in": 10, "momentum": 0.937, "warmup_momentum": 0.8, "warmup_bias_lr": 0.1}
+    f = warmup_factors(cfg, 5)                   # half-way: .8 + .5 * (.937 - .8)
+    assert f["momentum"] == pytest.approx(0.8685)
+    assert f["bias_lr"] == pytest.approx(0.05)   # 0.1 falling to 0 (+ the policy's share)
+    assert warmup_factors(cfg, 10)["momentum"] == pytest.approx(0.937)
+    assert math.isnan(warmup_factors(cfg, 12)["bias_lr"])
+    assert warmup_factors({"momentum": 0.9}, 3)["momentum"] == 0.9
 
 
 def test_choose_threads():
@@ -36,7 +61,8 @@ def test_config_precedence_and_derived_values(tmp_path, shared_darknet):
     hyp = tmp_path / "hyp.yaml"
     hyp.write_text("momentum: 0.8\nlearning_rate: 0.002\n")
     cfg, notes = resolve_config(sections, hyp_file=hyp,
-                                overrides=parse_overrides(["learning_rate=0.003", "epochs=2"]),
+                                overrides=parse_overrides(["learning_rate=0.003", "epochs=2",
+                                                           "recipe=darknet"]),
                                 dataset_len=130)
     assert cfg["decay"] == 0.0005                # from the cfg ([net] decay=.0005)
     assert cfg["momentum"] == 0.8                # --hyp beats the cfg's .949

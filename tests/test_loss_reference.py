@@ -88,7 +88,7 @@ def reference(z, spec, truths, net_w, net_h):
                             v[k] = logistic(v[k])
                     v[0], v[1] = v[0] * s - 0.5 * (s - 1), v[1] * s - 0.5 * (s - 1)
     delta = [[[[[0.0] * K for _ in range(W)] for _ in range(H)] for _ in range(A)] for _ in range(B)]
-    info = {"ignored": 0, "tt": 0, "pairs": 0}
+    info = {"ignored": 0, "tt": 0, "pairs": 0, "iou_loss": 0.0}
 
     def get_box(v, an, i, j):
         aw, ah = anchors[an]
@@ -200,6 +200,9 @@ def reference(z, spec, truths, net_w, net_h):
                 info["pairs"] += 1
                 mn = spec.mask.index(n)
                 v, d = o[b][mn][j][i], delta[b][mn][j][i]
+                pred = get_box(v, n, i, j)   # tot_iou_loss / tot_giou_loss of the printed cost
+                info["iou_loss"] += 1 - (box_iou_kind(pred, truth, "giou")
+                                         if spec.iou_loss == "giou" else box_iou(pred, truth))
                 m = mult[cid] if mult else 1.0
                 delta_box(truth, v, d, n, i, j, 2 - truth[2] * truth[3], spec.iou_normalizer * m)
                 if spec.objectness_smooth:
@@ -277,6 +280,25 @@ def test_gradient_equals_darknet_reference(name, seed):
     total, parts = YoloLoss(specs=[spec])([zz], targets, (NET_H, NET_W))
     total.backward()
     torch.testing.assert_close(-zz.grad.double(), ref, rtol=2e-4, atol=2e-5)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_printed_cost_equals_darknet_reference(name):
+    """``last_stats["darknet_cost"]`` is Darknet's ``*(l.cost)`` (show_details=1): mse ‖δ‖²,
+    else obj_normalizer·‖δ without box channels‖² + iou_normalizer·Σ(1 − IoU or GIoU)/count."""
+    kw = CASES[name]
+    spec = LayerSpec(anchors=ANCHORS, mask=[1, 2], classes=3, **kw)
+    z, targets, truths = make_case(0, new_coords=kw.get("new_coords", False))
+    ref, info = reference(z.tolist(), spec, truths, NET_W, NET_H)
+    if spec.iou_loss == "mse":
+        expect = float((ref * ref).sum())
+    else:
+        rest = ref[..., 4:]
+        expect = (spec.obj_normalizer * float((rest * rest).sum())
+                  + spec.iou_normalizer * info["iou_loss"] / max(info["pairs"], 1))
+    loss = YoloLoss(specs=[spec, spec])     # two layers: the printed value is their mean
+    loss([z.float(), z.float()], targets, (NET_H, NET_W))
+    assert loss.last_stats["darknet_cost"] == pytest.approx(expect, rel=1e-4)
 
 
 def test_reference_cases_exercise_the_rare_paths():

@@ -98,6 +98,18 @@ def test_optimized_detector_on_real_weights(shared_darknet):
     assert torch.allclose(fast.scores, plain.scores, atol=1e-5)
 
 
+BF16 = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
+@pytest.mark.skipif(BF16, reason="this CPU runs oneDNN bf16")
+def test_bf16_without_cpu_support_says_so(shared_darknet):
+    from yolov4.errors import YoloError
+    cfg = shared_darknet / "weights" / "yolov4-tiny.cfg"
+    with pytest.raises(YoloError, match="bf16 inference on this CPU is not supported"):
+        Detector(str(cfg), str(cfg.with_suffix(".weights")), optimize=True, bf16=True)
+
+
+@pytest.mark.skipif(not BF16, reason="oneDNN bf16 needs AVX512-BF16/AVX-NE-CONVERT/AVX512BW")
 def test_bf16_detector_agrees_with_fp32(shared_darknet):
     cfg = shared_darknet / "weights" / "yolov4-tiny.cfg"
     w = cfg.with_suffix(".weights")

@@ -36,8 +36,10 @@ def one_thread():
 def test_overfit_one_batch_then_detects(tmp_path):
     cfg = tiny_cfg(tmp_path / "tiny.cfg", lr=0.005, iou_loss="ciou", iou_normalizer=0.07)
     ds = SquaresDataset(4)
+    # the cfg's own values (SGD lr .005, constant): 40 updates to overfit four images
     r = yolov4.train(data=(ds, ds), model=str(cfg), out=tmp_path / "run", max_batches=40,
-                     eval_interval=0, bn_momentum=0.1, conf_thresh=0.25, **QUIET)
+                     eval_interval=0, bn_momentum=0.1, conf_thresh=0.25, recipe="darknet",
+                     **QUIET)
     losses = [row["loss"] for row in r.losses]
     assert len(losses) == 40
     assert sum(losses[-3:]) / 3 < 0.5 * losses[0]                 # falls by more than half
@@ -107,8 +109,9 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setattr(trainer_mod, "YoloLoss", NanOnThird)
     cfg = tiny_cfg(tmp_path / "tiny.cfg")
     ds = SquaresDataset(4)
-    with pytest.raises(trainer_mod.TrainingError) as err:
-        yolov4.train(data=(ds, None), model=str(cfg), out=tmp_path / "run", max_batches=10, **QUIET)
+    with pytest.raises(trainer_mod.TrainingError) as err:    # nan_patience=1: the first stops
+        yolov4.train(data=(ds, None), model=str(cfg), out=tmp_path / "run", max_batches=10,
+                     nan_patience=1, **QUIET)
     msg = str(err.value)
     assert "loss is nan at iteration 3" in msg
     assert "img_000.png" in msg and "img_003.png" in msg            # the last batch's images
@@ -192,9 +195,95 @@ def test_dropblock_ramp_follows_the_iteration(tmp_path):
     assert block == 2
 
 
+class NanLossFrom:
+    """A YoloLoss whose value is NaN on the calls listed (1-based), for monkeypatching."""
+
+    def __init__(self, calls):
+        self.calls, self.n = set(calls), 0
+        real = trainer_mod.YoloLoss
+        outer = self
+
+        class Loss(real):
+            def __call__(self, outputs, targets, input_hw):
+                total, parts = super().__call__(outputs, targets, input_hw)
+                outer.n += 1
+                if outer.n in outer.calls:
+                    total = total * float("nan")
+                return total, parts
+
+        self.cls = Loss
+
+
+def _params(path):
+    model = load_checkpoint(path)["model"]
+    return {k: v for k, v in model.items() if "running" not in k and "num_batches" not in k}
+
+
+def test_isolated_nan_loss_skips_that_update_and_trains_on(tmp_path, monkeypatch):
+    nan = NanLossFrom({2})
+    monkeypatch.setattr(trainer_mod, "YoloLoss", nan.cls)
+    cfg = tiny_cfg(tmp_path / "tiny.cfg")
+    lines = []
+    res = yolov4.train(data=(SquaresDataset(4), None), model=str(cfg), out=tmp_path / "run",
+                       max_batches=4, verbose=False, plots=0, log=lines.append)
+    assert res.iterations == 4 and res.skipped_updates == 1
+    assert any("iteration 2: loss is nan; update skipped (1 in a row, 1 skipped so far" in ln
+               for ln in lines), lines
+    assert any("1 of 4 updates were skipped" in ln for ln in lines)
+
+
+def test_persistent_nan_loss_stops_after_nan_patience(tmp_path, monkeypatch):
+    nan = NanLossFrom(range(3, 100))
+    monkeypatch.setattr(trainer_mod, "YoloLoss", nan.cls)
+    cfg = tiny_cfg(tmp_path / "tiny.cfg", batch=2, subdivisions=1)
+    ds = SquaresDataset(4)     # 2 iterations per epoch: last.pt is written at iteration 2
+    with pytest.raises(trainer_mod.TrainingError) as err:
+        yolov4.train(data=(ds, None), model=str(cfg), out=tmp_path / "run", max_batches=20,
+                     nan_patience=4, **QUIET)
+    msg = str(err.value)
+    assert "loss is nan at iteration 6 (4 updates in a row); training stopped" in msg
+    assert "last good checkpoint" in msg
+    # the end of epoch 2 (iteration 4) was saved: skipped updates leave the weights as they were
+    ck = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert ck["iteration"] == 4 and ck["position"]["skipped"] == 2
+    assert all(torch.isfinite(v).all() for v in ck["model"].values() if v.is_floating_point())
+
+
+def test_nonfinite_gradient_skips_the_update_weights_unchanged(tmp_path, monkeypatch):
+    """Default recipe: a NaN gradient value skips the whole update: the parameters after
+    iteration 2 equal those after iteration 1 of the same run, and the skip is counted."""
+    poisoned = {"n": 0}
+    orig_backward = torch.Tensor.backward
+
+    def backward(self, *args, **kwargs):
+        orig_backward(self, *args, **kwargs)
+        poisoned["n"] += 1
+        if poisoned["n"] == 2:      # the second update's backward
+            next(p for p in poisoned["net"].parameters() if p.grad is not None).grad.view(-1)[0] \
+                = float("inf")
+
+    real_loss = trainer_mod.YoloLoss
+
+    class Capture(real_loss):
+        def __init__(self, net, *a, **k):
+            super().__init__(net, *a, **k)
+            poisoned["net"] = net
+
+    monkeypatch.setattr(trainer_mod, "YoloLoss", Capture)
+    cfg = tiny_cfg(tmp_path / "tiny.cfg", batch=2, subdivisions=1)
+    common = dict(data=(SquaresDataset(6), None), model=str(cfg), ema_alpha=0, **QUIET)
+    one = yolov4.train(out=tmp_path / "one", max_batches=2, stop_after=1, **common)
+    monkeypatch.setattr(torch.Tensor, "backward", backward)
+    two = yolov4.train(out=tmp_path / "two", max_batches=2, **common)
+    assert two.skipped_updates == 1
+    a, b = _params(one.last), _params(two.last)
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
 def test_nonfinite_gradients_are_zeroed_like_darknet(tmp_path, monkeypatch):
-    """A finite loss with a NaN gradient value: Darknet zeroes that update and trains on; the
-    trainer does the same (the NaN never reaches the weights) and logs the count."""
+    """recipe=darknet, a finite loss with a NaN gradient value: Darknet zeroes that update and
+    trains on; the trainer does the same (the NaN never reaches the weights) and logs it."""
     poisoned = {"n": 0}
     orig_backward = torch.Tensor.backward
 
@@ -219,7 +308,53 @@ def test_nonfinite_gradients_are_zeroed_like_darknet(tmp_path, monkeypatch):
     lines = []
     cfg = tiny_cfg(tmp_path / "tiny.cfg")
     res = yolov4.train(data=(SquaresDataset(4), None), model=str(cfg), out=tmp_path / "run",
-                       max_batches=3, verbose=False, plots=0, log=lines.append)
-    assert any("1 non-finite gradient values set to 0" in ln for ln in lines), lines
+                       max_batches=3, verbose=False, plots=0, log=lines.append, recipe="darknet")
+    assert any("1 gradient values are not finite; they were set to 0 as Darknet does" in ln
+               for ln in lines), lines
+    assert res.skipped_updates == 0
     state = load_checkpoint(res.last)["model"]
     assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+
+
+def test_recipe_darknet_update_equals_darknet_rule(tmp_path, monkeypatch):
+    """recipe=darknet through the whole trainer: every update is Darknet's rule written in numpy
+    (update_convolutional_layer: U += -decay*B*W on conv weights, W += lr/B*U, U *= momentum,
+    with U accumulating -B*grad), the head biases start at 0 and the lr is the cfg's."""
+    import numpy as np
+    steps = []
+    real_build = trainer_mod.build_optimizer
+
+    def build(model, hyp):
+        opt = real_build(model, hyp)
+        orig = opt.step
+
+        def step(*a, **k):
+            names = {id(p): n for n, p in model.named_parameters()}
+            before = {names[id(p)]: (p.detach().clone(), p.grad.detach().clone(), g["lr"])
+                      for g in opt.param_groups for p in g["params"] if p.grad is not None}
+            orig(*a, **k)
+            after = {n: p.detach().clone() for n, p in model.named_parameters()}
+            steps.append((before, after))
+        opt.step = step
+        return opt
+
+    monkeypatch.setattr(trainer_mod, "build_optimizer", build)
+    cfg = tiny_cfg(tmp_path / "tiny.cfg", batch=2, subdivisions=1, lr=0.01)
+    yolov4.train(data=(SquaresDataset(4), None), model=str(cfg), out=tmp_path / "run",
+                 max_batches=3, recipe="darknet", **QUIET)
+    B, momentum, decay = 2, 0.9, 0.0005
+    head = f"layers.{7}.conv.bias"           # the conv feeding [yolo]: Darknet starts it at 0
+    assert torch.count_nonzero(steps[0][0][head][0]) == 0
+    U = {}
+    for before, after in steps:
+        for name, (w, g, lr) in before.items():
+            assert lr == pytest.approx(0.01)                  # policy=constant, burn_in=0
+            w, g = w.double().numpy(), g.double().numpy()
+            u = U.get(name, np.zeros_like(w)) - B * g
+            if name.endswith("conv.weight"):
+                u = u - decay * B * w
+            expect = w + 0.01 / B * u
+            U[name] = momentum * u
+            np.testing.assert_allclose(after[name].double().numpy(), expect, rtol=1e-5,
+                                       atol=1e-7, err_msg=name)
+    assert len(steps) == 3

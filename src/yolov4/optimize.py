@@ -254,6 +254,12 @@ def optimize_for_inference(net: nn.Module, example: Optional[Tensor] = None, *,
         when ``channels_last`` is set — other layouts still work, only slower.
     """
     net.eval()
+    on_device = next(net.parameters(), torch.empty(0)).device
+    if bf16 and on_device.type == "cpu" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        from .errors import YoloError
+        raise YoloError("bf16 inference on this CPU is not supported by PyTorch's oneDNN "
+                        "kernels (they need AVX512-BF16, AVX-NE-CONVERT or AVX512BW/VL/DQ): run "
+                        "fp32, or engine='openvino' with bf16")
     if fast_mish:
         on_cpu = example is None or example.device.type == "cpu"
         replace_mish(net, compiled=compile_mish and on_cpu)

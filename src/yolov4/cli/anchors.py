@@ -8,7 +8,10 @@ from ..errors import YoloError
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..data.anchors import box_sizes, format_anchors, kmeans_anchors, write_anchors_cfg
+    import numpy as np
+
+    from ..data.anchors import (ANCHOR_RATIO, anchor_fit, box_sizes, format_anchors,
+                                kmeans_anchors, write_anchors_cfg)
     from ..data.dataset import DataWarning
     from ..data.formats import load_dataset
 
@@ -24,10 +27,19 @@ def _run(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)  # `yolov4 data check` lists them
         wh = box_sizes(load_dataset(args.data, args.split), width, height)
+    if args.cfg:
+        from ..darknet.cfg import read_cfg
+        yolo = next((s for s in read_cfg(args.cfg) if s.type == "yolo"), None)
+        if yolo is not None and yolo.has("anchors"):
+            current = np.asarray(yolo.get_floats("anchors"), np.float64).reshape(-1, 2)
+            bpr, cur_iou = anchor_fit(wh, current)
+            print(f"{args.cfg} anchors: best possible recall {bpr * 100:.2f}%, mean best IoU "
+                  f"{cur_iou * 100:.2f}%")
     anchors, iou = kmeans_anchors(wh, args.n, seed=args.seed, restarts=args.restarts)
     print(f"{len(wh)} boxes at {width}x{height}, {args.n} clusters")
     print(f"anchors = {format_anchors(anchors, width)}")
-    print(f"mean best IoU = {iou * 100:.2f}%")
+    print(f"mean best IoU = {iou * 100:.2f}%, best possible recall "
+          f"{anchor_fit(wh, anchors)[0] * 100:.2f}% (a side within x{ANCHOR_RATIO:g})")
     if args.write:
         write_anchors_cfg(args.cfg, anchors, args.write)
         print(f"wrote {args.write}")

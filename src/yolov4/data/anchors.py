@@ -23,11 +23,23 @@ from ..ops.boxes import wh_iou
 from .dataset import DetectionDataset
 
 
-def box_sizes(dataset: DetectionDataset, width: int, height: int) -> np.ndarray:
+#: An anchor can reach a box when neither side differs by more than this factor (the usual
+#: best-possible-recall rule of PyTorch YOLO trainers; Darknet itself has no such check).
+ANCHOR_RATIO = 4.0
+#: ``anchors=auto`` re-fits the anchors when fewer boxes than this are reachable.
+MIN_BPR = 0.98
+
+
+def box_sizes(dataset: DetectionDataset, width: int, height: int,
+              limit: int = 0) -> np.ndarray:
     """Every non-crowd box of ``dataset`` as ``float64[N, 2]`` (w, h) scaled to a
-    ``width x height`` network: ``(w / image_w * width, h / image_h * height)``."""
+    ``width x height`` network: ``(w / image_w * width, h / image_h * height)``.
+    ``limit`` > 0: only that many images, evenly spread over the dataset."""
     out: List[np.ndarray] = []
-    for i in range(len(dataset)):
+    n = len(dataset)
+    indices = (range(n) if not limit or limit >= n
+               else np.linspace(0, n - 1, limit).round().astype(int).tolist())
+    for i in indices:
         ann = dataset.annotations(i)
         if ann.image_size is None or len(ann.boxes) == 0:
             continue
@@ -66,6 +78,24 @@ def mean_best_iou(wh: np.ndarray, anchors: np.ndarray) -> float:
     if len(wh) == 0:
         return 0.0
     return float(_iou(np.asarray(wh, np.float64), np.asarray(anchors, np.float64)).max(1).mean())
+
+
+def anchor_fit(wh: np.ndarray, anchors: np.ndarray,
+               ratio: float = ANCHOR_RATIO) -> Tuple[float, float]:
+    """How well ``anchors`` ``float[K, 2]`` fit box sizes ``float[N, 2]`` (network pixels).
+
+    Returns ``(best possible recall, mean best IoU)``: the fraction of boxes for which some
+    anchor is within a factor ``ratio`` in both width and height, and the mean over boxes of
+    the best corner-aligned IoU (:func:`mean_best_iou`). Both 0 without boxes."""
+    wh = np.asarray(wh, np.float64).reshape(-1, 2)
+    wh = wh[(wh > 0).all(1)]
+    if len(wh) == 0:
+        return 0.0, 0.0
+    a = np.asarray(anchors, np.float64).reshape(-1, 2)
+    r = wh[:, None, :] / a[None]
+    worst = np.maximum(r, 1 / r).max(2)          # [N, K]: the larger side factor per anchor
+    bpr = float((worst.min(1) < ratio).mean())
+    return bpr, mean_best_iou(wh, a)
 
 
 def kmeans_anchors(wh: np.ndarray, n: int = 9, *, seed: int = 0, iters: int = 1000,
@@ -150,3 +180,42 @@ def write_anchors_cfg(cfg_in: os.PathLike, anchors: np.ndarray, cfg_out: os.Path
     sections = read_cfg(cfg_in)
     width = sections[0].get_int("width", 608) if sections and sections[0].type == "net" else 608
     write_cfg(set_anchors(sections, anchors, width), cfg_out)
+
+
+def check_anchors(sections: Sequence[Section], dataset: DetectionDataset, width: int,
+                  height: int, refit: bool = False, limit: int = 2000
+                  ) -> Tuple[List[Section], List[str]]:
+    """The training-time anchor check: how well the ``[yolo]`` anchors fit the dataset's boxes
+    at the ``width x height`` network size (:func:`anchor_fit`, at most ``limit`` images).
+
+    With ``refit`` and a best possible recall below :data:`MIN_BPR`, the anchors are replaced by
+    k-means anchors of the same count when those fit better (written into copies of the
+    sections; the user's files are never touched). Returns ``(sections, lines to print)``.
+    """
+    yolo = next((s for s in sections if s.type == "yolo" and s.has("anchors")), None)
+    if yolo is None or not hasattr(dataset, "annotations"):   # in-memory sets: no check
+        return list(sections), []
+    current = np.asarray(yolo.get_floats("anchors"), np.float64).reshape(-1, 2)
+    wh = box_sizes(dataset, width, height, limit=limit)
+    if len(wh) == 0:
+        return list(sections), []
+    bpr, iou = anchor_fit(wh, current)
+    line = (f"anchors fit the training boxes at {width}x{height}: best possible recall "
+            f"{bpr * 100:.1f}%, mean best IoU {iou * 100:.1f}%")
+    if bpr >= MIN_BPR:
+        return list(sections), [line]
+    if not refit:
+        return list(sections), [line + f"; below {MIN_BPR * 100:.0f}%: anchors=auto re-fits "
+                                       f"them (or `yolov4 anchors DATA --cfg ... --write ...`)"]
+    try:
+        new, _ = kmeans_anchors(wh, len(current), seed=0)
+    except DataError as err:
+        return list(sections), [line + f"; not re-fitted: {err}"]
+    new_bpr, new_iou = anchor_fit(wh, new)
+    if (new_bpr, new_iou) <= (bpr, iou):
+        return list(sections), [line + "; k-means anchors fit no better, kept"]
+    import copy
+    out = set_anchors([copy.deepcopy(s) for s in sections], new, width)
+    return out, [line, f"anchors=auto: re-fitted to {format_anchors(new, width)} (best possible "
+                       f"recall {new_bpr * 100:.1f}%, mean best IoU {new_iou * 100:.1f}%); "
+                       f"written to the run's model.cfg"]

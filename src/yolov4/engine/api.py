@@ -17,6 +17,7 @@ import torch
 
 from ..darknet.cfg import parse_cfg_text, read_cfg
 from ..darknet.graph import Darknet, set_classes
+from ..data.anchors import check_anchors
 from ..errors import DataError, YoloError
 from .checkpoint import load_checkpoint
 from .config import apply_to_sections, parse_overrides, resolve_config
@@ -120,11 +121,21 @@ def train(
     cfg["model"] = str(model)
     cfg["weights"] = str(weights) if weights else None
     sections = apply_to_sections(sections, cfg)
+    sections, lines = check_anchors(sections, train_set, int(cfg.get("width") or
+                                    sections[0].get_int("width", 416)),
+                                    int(cfg.get("height") or sections[0].get_int("height", 416)),
+                                    refit=cfg.get("anchors") == "auto")
+    for line in lines:
+        log(line)
     seed_everything(int(cfg["seed"]))
     net = Darknet.from_cfg(sections)
     if weights is not None:
-        for line in init_from_weights(net, weights, upto=partial):
+        start = init_from_weights(net, weights, upto=partial)
+        for line in start.lines:
             log(line)
+        cfg["fresh_layers"] = start.fresh
+    else:
+        cfg["fresh_layers"] = None       # everything starts from scratch
     trainer = Trainer(net, cfg, train_set, val_set, out_dir=str(out), verbose=verbose, log=log)
     return trainer.train()
 

@@ -1,7 +1,8 @@
 """Training configuration: the packaged hyp.yaml, the model's [net]/[yolo] values, user files and overrides.
 
-Precedence, lowest first: ``hyp.yaml`` (package data) < the model's ``.cfg`` < ``--hyp FILE`` <
-overrides (CLI flags, ``key=value``, ``yolov4.train(**overrides)``). Keys are Darknet's names
+Precedence, lowest first: ``hyp.yaml`` (package data) < the model's ``.cfg`` < hyp.yaml's
+``recipe_default`` block (with ``recipe=default``, the default) < ``--hyp FILE`` < overrides (CLI
+flags, ``key=value``, ``yolov4.train(**overrides)``). Keys are Darknet's names
 (see hyp.yaml). :func:`resolve_config` returns one flat dict; :func:`apply_to_sections` writes
 the Darknet keys back into the [net] and [yolo] sections, so the data pipeline (configured from
 [net]) and the saved ``.cfg`` see the same values as the optimiser.
@@ -44,17 +45,33 @@ LIST_KEYS = ("steps", "scales")
 INT_KEYS = ("batch", "subdivisions", "max_batches", "width", "height", "adam", "burn_in", "step",
             "sgdr_cycle", "sgdr_mult", "epochs", "seed", "workers", "eval_interval", "patience",
             "save_period", "max_val_images", "cmbn", "amp", "plots", "tensorboard",
-            "stop_after", "threads")
-CHOICES = {"ema_mode": ("darknet", "every_step"),
+            "stop_after", "threads", "nan_patience", "freeze_loaded")
+RECIPE_BLOCK = "recipe_default"
+#: [yolo] augmentation strengths the recipe only ever lowers (a cfg with less keeps its own).
+AUGMENT_CAPS = ("jitter", "resize")
+CHOICES = {"ema_mode": ("darknet", "every_step"), "recipe": ("default", "darknet"),
+           "anchors": (None, "auto"),
            "policy": ("constant", "step", "steps", "exp", "poly", "sigmoid", "random", "sgdr")}
 
 PathLike = Union[str, Path]
 
 
-def default_hyp() -> Dict[str, Any]:
-    """The packaged ``hyp.yaml`` as a dict (all keys, mostly ``None``)."""
+def _packaged() -> Dict[str, Any]:
     text = resources.files("yolov4.engine").joinpath("hyp.yaml").read_text(encoding="utf-8")
     return dict(yaml.safe_load(text))
+
+
+def default_hyp() -> Dict[str, Any]:
+    """The packaged ``hyp.yaml`` as a dict (all keys, mostly ``None``), without the
+    ``recipe_default`` block (:func:`recipe_defaults`)."""
+    hyp = _packaged()
+    hyp.pop(RECIPE_BLOCK, None)
+    return hyp
+
+
+def recipe_defaults() -> Dict[str, Any]:
+    """hyp.yaml's ``recipe_default`` block: what ``recipe=default`` sets over the cfg."""
+    return dict(_packaged().get(RECIPE_BLOCK) or {})
 
 
 def _check_keys(values: Mapping[str, Any], where: str, known: Sequence[str]) -> None:
@@ -112,6 +129,12 @@ def _scalar(text: str) -> Any:
     return text
 
 
+def _show(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return ",".join(_show(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def _cfg_value(section: Section, key: str) -> Any:
     raw = section.options[key]
     if key in LIST_KEYS or "," in raw:
@@ -163,12 +186,27 @@ def resolve_config(
     if overrides:
         _check_keys(overrides, "override", list(cfg))
         user.update({k: v for k, v in overrides.items() if v is not None})
+    recipe = user.get("recipe", cfg.get("recipe"))
+    recipe_note = "recipe=darknet: the cfg's training values and Darknet's behaviour"
+    if recipe == "default":
+        applied = {k: v for k, v in recipe_defaults().items() if k not in user}
+        yolo = next((s for s in sections if s.type == "yolo"), None)
+        for key in AUGMENT_CAPS:    # the recipe lowers augmentation, never raises it
+            if key in applied and yolo is not None and yolo.has(key):
+                if yolo.get_float(key) <= float(applied[key]):
+                    del applied[key]
+        changed = [f"{k}={_show(v)}" + (f" (cfg {_show(cfg[k])})" if cfg.get(k) is not None
+                                        and cfg[k] != v else "")
+                   for k, v in applied.items()]
+        cfg.update(applied)
+        recipe_note = ("recipe=default (recipe=darknet for Darknet's exactly): "
+                       + ", ".join(changed))
     cfg.update(user)
     for key, value in DARKNET_DEFAULTS.items():
         if cfg.get(key) is None:
             cfg[key] = value
     _coerce(cfg)
-    notes: List[str] = []
+    notes: List[str] = [recipe_note]
 
     batch, subdiv = cfg["batch"], cfg["subdivisions"]
     if batch < 1 or subdiv < 1:

@@ -149,3 +149,9 @@ def zero_nonfinite_grads(model: nn.Module) -> int:
                 count += n
     return count
 
+
+
+def count_nonfinite_grads(model: nn.Module) -> int:
+    """How many gradient values are NaN or infinite (gradients untouched)."""
+    return sum(int((~torch.isfinite(p.grad)).sum()) for p in model.parameters()
+               if p.grad is not None)

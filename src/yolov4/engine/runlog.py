@@ -1,7 +1,8 @@
 """Run logs: per-iteration and per-epoch CSV files, optional TensorBoard, and PNG plots.
 
 Files in the run directory:
-- ``iterations.csv``: iteration, epoch, lr, loss, box, obj, cls, images/s, input WxH (one row per update);
+- ``iterations.csv``: iteration, epoch, lr, loss, box, obj, cls, darknet_loss (the loss as Darknet
+  prints it, per image), images/s, input WxH (one row per update);
 - ``results.csv``: one row per epoch: mean losses per image, and mAP@0.5 (Darknet) and
   AP@[.5:.95] (COCO) when validated (empty otherwise);
 - ``plots/losses.png``, ``plots/lr.png``, ``plots/map.png``;
@@ -15,7 +16,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 EPOCH_FIELDS = ("epoch", "iteration", "lr", "loss", "box", "obj", "cls", "mAP50", "AP")
-ITER_FIELDS = ("iteration", "epoch", "lr", "loss", "box", "obj", "cls", "images_per_s", "size")
+ITER_FIELDS = ("iteration", "epoch", "lr", "loss", "box", "obj", "cls", "darknet_loss",
+               "images_per_s", "size")
 
 
 class RunLog:

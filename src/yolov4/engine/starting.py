@@ -1,7 +1,9 @@
 """Starting points of training: from scratch, from a partial Darknet file, or whole with a new class count.
 
 ``init_from_weights(net, path)`` loads a Darknet ``.weights`` (or a yolov4 ``.pt`` checkpoint)
-into a freshly built network and returns human-readable lines saying what was loaded:
+into a freshly built network and returns a :class:`StartingPoint`: human-readable lines saying
+what was loaded, and which layers with weights start from scratch (the default recipe gives the
+fresh ``[yolo]`` convs bias priors and can hold the loaded layers still for a while):
 
 - **whole, same classes**: every layer;
 - **partial** (``upto=N`` given, or a file that ends exactly on a layer boundary such as
@@ -19,6 +21,7 @@ starts at iteration 0 (``seen`` is reset), like ``-clear``.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Union
 
@@ -31,6 +34,19 @@ from ..errors import WeightsError
 PathLike = Union[str, "os.PathLike[str]"]
 
 
+@dataclass
+class StartingPoint:
+    """What :func:`init_from_weights` did: ``lines`` to print, and ``fresh``: the indices of the
+    layers with weights that were *not* loaded (they keep their fresh initialisation)."""
+
+    lines: List[str]
+    fresh: List[int] = field(default_factory=list)
+
+
+def _with_weights(net) -> List[int]:
+    return [i for i in range(len(net.layers)) if layer_tensors(net, i)]
+
+
 def _head_convs(net) -> Dict[int, int]:
     """``{conv layer index: number of mask anchors}`` for the convs feeding a ``[yolo]``."""
     heads: Dict[int, int] = {}
@@ -41,8 +57,8 @@ def _head_convs(net) -> Dict[int, int]:
     return heads
 
 
-def init_from_weights(net, path: PathLike, *, upto: Optional[int] = None) -> List[str]:
-    """Load ``path`` into ``net`` as a training starting point; return what was done (lines)."""
+def init_from_weights(net, path: PathLike, *, upto: Optional[int] = None) -> StartingPoint:
+    """Load ``path`` into ``net`` as a training starting point; return what was done."""
     path = Path(path)
     if path.suffix == ".pt":
         return _init_from_checkpoint(net, path)
@@ -59,13 +75,15 @@ def init_from_weights(net, path: PathLike, *, upto: Optional[int] = None) -> Lis
     if upto is not None:
         net.load_weights(path, upto=upto)
         net.seen = 0
-        return [f"loaded layers 0-{int(upto) - 1} of {n_layers} from {path} (partial); "
-                f"layers {int(upto)}-{n_layers - 1} start from scratch"]
+        return StartingPoint(
+            [f"loaded layers 0-{int(upto) - 1} of {n_layers} from {path} (partial); "
+             f"layers {int(upto)}-{n_layers - 1} start from scratch"],
+            [i for i in _with_weights(net) if i >= int(upto)])
     total = sum(counts)
     if body == total:
         net.load_weights(path)
         net.seen = 0
-        return [f"loaded all {n_layers} layers from {path}"]
+        return StartingPoint([f"loaded all {n_layers} layers from {path}"])
     if body < total:
         cum = np.cumsum([0] + counts)
         hits = np.nonzero(cum == body)[0]
@@ -76,13 +94,15 @@ def init_from_weights(net, path: PathLike, *, upto: Optional[int] = None) -> Lis
             net.load_weights(path, upto=n)
             net.seen = 0
             first_missing = next((i for i in range(n, n_layers) if counts[i]), n_layers)
-            return [f"loaded layers 0-{n - 1} of {n_layers} from {path} (a partial file, like "
-                    f"darknet partial); layers {first_missing}-{n_layers - 1} start from scratch"]
+            return StartingPoint(
+                [f"loaded layers 0-{n - 1} of {n_layers} from {path} (a partial file, like "
+                 f"darknet partial); layers {first_missing}-{n_layers - 1} start from scratch"],
+                [i for i in range(n, n_layers) if counts[i]])
     return _init_other_classes(net, path, data, hsize, body, counts)
 
 
 def _init_other_classes(net, path: Path, data: bytes, hsize: int, body: int,
-                        counts: List[int]) -> List[str]:
+                        counts: List[int]) -> StartingPoint:
     heads = _head_convs(net)
     classes = net.yolo_layers[0].classes if net.yolo_layers else None
     if not heads or classes is None:
@@ -114,12 +134,13 @@ def _init_other_classes(net, path: Path, data: bytes, hsize: int, body: int,
     assert offset == body, (offset, body)
     net.seen = 0
     names = ", ".join(str(i) for i in sorted(heads))
-    return [f"loaded {path}: trained for {c_file} classes, the model has {classes}: head convs "
-            f"(layers {names}, feeding [yolo]) were not loaded and start from scratch; all "
-            f"other layers loaded"]
+    return StartingPoint(
+        [f"loaded {path}: trained for {c_file} classes, the model has {classes}: head convs "
+         f"(layers {names}, feeding [yolo]) were not loaded and start from scratch; all "
+         f"other layers loaded"], sorted(heads))
 
 
-def _init_from_checkpoint(net, path: Path) -> List[str]:
+def _init_from_checkpoint(net, path: Path) -> StartingPoint:
     from .checkpoint import load_checkpoint
     ckpt = load_checkpoint(path)
     state = ckpt["model"]
@@ -133,11 +154,12 @@ def _init_from_checkpoint(net, path: Path) -> List[str]:
             else:
                 skipped.append(k)
     msg = f"loaded {loaded}/{len(own)} tensors from checkpoint {path}"
+    layers = sorted({int(k.split(".")[1]) for k in skipped if k.startswith("layers.")})
     if skipped:
-        layers = sorted({k.split(".")[1] for k in skipped if k.startswith("layers.")}, key=int)
-        msg += (f"; not loaded (shape differs or absent): layers {', '.join(layers)}"
+        msg += (f"; not loaded (shape differs or absent): layers "
+                f"{', '.join(str(i) for i in layers)}"
                 if layers else f"; not loaded: {', '.join(skipped[:5])}")
-    return [msg]
+    return StartingPoint([msg], layers)
 
 
 def save_partial(net, path: PathLike, upto: int) -> Path:

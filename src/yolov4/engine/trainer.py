@@ -36,7 +36,8 @@ from .adversarial import adversarial_images, adversarial_lr_at, should_attack
 from .checkpoint import atomic_save, load_model_state, make_checkpoint, restore_rng
 from .ema import ModelEMA, build_ema
 from .lr_policy import LRPolicy, apply_lr
-from .optim import build_optimizer, zero_nonfinite_grads
+from .optim import build_optimizer, count_nonfinite_grads, zero_nonfinite_grads
+from .recipe import class_prior, freeze_mask, head_priors, warmup_factors
 from .runlog import RunLog
 from .validate import evaluate, fitness
 
@@ -59,6 +60,7 @@ class TrainResult:
     metrics: Dict[str, float] = field(default_factory=dict)
     best_fitness: float = float("-inf")
     stopped_early: bool = False
+    skipped_updates: int = 0
     history: List[Dict[str, Any]] = field(default_factory=list)
     losses: List[Dict[str, float]] = field(default_factory=list)
 
@@ -74,18 +76,6 @@ def choose_threads(requested: int) -> int:
     except OSError:
         busy = False
     return 1 if busy else torch.get_num_threads()
-
-
-@torch.no_grad()
-def init_objectness(net: torch.nn.Module, prior: float) -> None:
-    """Set the objectness bias of every conv feeding a ``[yolo]`` to ``logit(prior)``."""
-    logit = math.log(prior / (1.0 - prior))
-    for j in getattr(net, "yolo_indices", []):
-        conv = getattr(net.layers[j - 1], "conv", None)
-        yolo = net.layers[j]
-        if conv is None or conv.bias is None:
-            continue
-        conv.bias.view(len(yolo.mask), -1)[:, 4] = logit
 
 
 class _Batches:
@@ -130,6 +120,8 @@ class Trainer:
         self.best_fitness, self.bad_evals, self.stop, self.stopped_early = float("-inf"), 0, False, False
         self.metrics: Dict[str, float] = {}
         self.resume_state = checkpoint
+        self.darknet_recipe = cfg.get("recipe", "default") == "darknet"
+        self.skipped = self.bad_updates = 0   # non-finite updates: in all, and in a row
 
     # ------------------------------------------------------------------ before_train
     def before_train(self) -> None:
@@ -163,10 +155,20 @@ class Trainer:
                                    workers=int(cfg.get("workers", 0)), drop_last=True)
         self.runlog = RunLog(self.out, tensorboard=bool(cfg.get("tensorboard", 1)))
         self.cfg_text = write_cfg_text(net.sections)
+        self.frozen = freeze_mask(net, cfg.get("fresh_layers"))
         if self.resume_state is not None:
             self._restore(self.resume_state)
-        elif float(cfg.get("obj_prior") or 0) > 0:
-            init_objectness(net, float(cfg["obj_prior"]))
+        else:
+            obj_p, cls_p = float(cfg.get("obj_prior") or 0), cfg.get("cls_prior") or 0
+            if obj_p > 0 or cls_p:
+                heads = head_priors(net, obj_p, cls_p, cfg.get("fresh_layers"))
+                if heads:
+                    self.log(f"bias priors of the new [yolo] convs (layers "
+                             f"{', '.join(map(str, heads))}): objectness p={obj_p:g}, classes "
+                             f"p={class_prior(cls_p, net.yolo_layers[0].classes):g}")
+        if int(cfg.get("freeze_loaded") or 0) and self.frozen:
+            self.log(f"the {len(self.frozen)} loaded parameter tensors hold still for the first "
+                     f"{int(cfg['freeze_loaded'])} updates (freeze_loaded)")
         self.log(f"training {self.max_batches} iterations ({self.epochs} epochs of "
                  f"{self.iters_per_epoch}) of batch {self.batch} = {self.subdivisions} x "
                  f"{self.mini} images at {net.width}x{net.height} on {self.device}"
@@ -189,6 +191,7 @@ class Trainer:
         self.epoch_iter = int(pos.get("epoch_iter", 0))
         self.best_fitness = float(ck.get("best_fitness", float("-inf")))
         self.bad_evals = int(pos.get("bad_evals", 0))
+        self.skipped, self.bad_updates = int(pos.get("skipped", 0)), int(pos.get("bad_updates", 0))
         self.runlog.restore(ck.get("history", []), pos.get("losses", []))
         if pos.get("sat_rng"):
             v, internal, g = pos["sat_rng"]
@@ -258,9 +261,14 @@ class Trainer:
         net.set_iteration(self.iteration, self.max_batches)  # DropBlock ramp
         self.lr = self.policy.rate(self.iteration + 1)     # Darknet: batch_num is k on update k
         apply_lr(self.optimizer, self.lr)
+        if cfg.get("warmup_momentum") is not None and "momentum" in self.optimizer.defaults:
+            m = warmup_factors(cfg, self.iteration + 1)["momentum"]
+            for group in self.optimizer.param_groups:
+                group["momentum"] = m
         self.optimizer.zero_grad(set_to_none=True)
-        sums = {"loss": 0.0, "box": 0.0, "obj": 0.0, "cls": 0.0}
+        sums = {"loss": 0.0, "box": 0.0, "obj": 0.0, "cls": 0.0, "darknet_loss": 0.0}
         adv_lr = float(cfg.get("adversarial_lr") or 0)
+        bad_loss: Optional[float] = None
         for images, targets, paths in minis:
             self.last_paths = list(paths)
             images = images.to(self.device, non_blocking=True)
@@ -273,20 +281,63 @@ class Trainer:
                 with torch.autocast(self.device.type, enabled=self.amp):
                     outputs = net(images)
                 total, parts = self.loss_fn(outputs, targets, input_hw)
-                if not torch.isfinite(total.detach()):
-                    self._non_finite(float(total.detach()), paths)
+                value = float(total.detach())
+                if not math.isfinite(value):      # no backward: this update is skipped
+                    bad_loss = value
+                    break
                 scaled = total / self.batch
                 (self.scaler.scale(scaled) if self.scaler else scaled).backward()
             except torch.OutOfMemoryError:
                 raise TrainingError(self._oom_advice(input_hw)) from None
-            sums["loss"] += float(total.detach())
+            sums["loss"] += value
             for k in ("box", "obj", "cls"):
                 sums[k] += float(parts[k])
-        if self.scaler is None:  # (AMP's scaler skips steps with inf/NaN gradients itself)
-            bad = zero_nonfinite_grads(net)   # Darknet zeroes NaN/inf updates, then steps
-            if bad:
-                self.log(f"iteration {self.iteration + 1}: {bad} non-finite gradient values "
-                         f"set to 0 (finite loss; images: {', '.join(self.last_paths[:4])})")
+            sums["darknet_loss"] += self.loss_fn.last_stats["darknet_cost"]
+        if self.iteration < int(cfg.get("freeze_loaded") or 0):
+            for p in self.frozen:          # no gradient: SGD/Adam leave them (and momentum) alone
+                p.grad = None
+        self._step(bad_loss)
+        self.iteration += 1
+        self.epoch_iter += 1
+        if self.ema is not None:
+            event = self.ema.after_update(self.iteration)
+            if event in ("init", "apply") and self.verbose:
+                self.log(f"EMA {event} at iteration {self.iteration}")
+        self.iter_losses = {k: v / self.batch for k, v in sums.items()}   # per image
+        self.input_hw = input_hw
+
+    def _step(self, bad_loss: Optional[float]) -> None:
+        """Clip and apply the accumulated gradients, unless the update is not finite.
+
+        A non-finite loss skips the update (no gradient was accumulated for it). Non-finite
+        gradient values: ``recipe=darknet`` zeroes them and steps, as Darknet does with its
+        updates; the default recipe skips the whole update. Under AMP the scaler skips steps with
+        non-finite gradients itself. Each such update is counted and logged;
+        ``nan_patience`` of them in a row stop training with the last good checkpoint kept.
+        """
+        net, cfg = self.net, self.cfg
+        bad_grads = 0
+        if bad_loss is None and self.scaler is None:
+            bad_grads = (zero_nonfinite_grads(net) if self.darknet_recipe
+                         else count_nonfinite_grads(net))
+        skip = bad_loss is not None or (bad_grads > 0 and not self.darknet_recipe)
+        if bad_loss is not None or bad_grads:
+            self.bad_updates += 1
+            self.skipped += int(skip)
+            what = (f"loss is {bad_loss}" if bad_loss is not None
+                    else f"{bad_grads} gradient values are not finite")
+            done = ("update skipped" if skip else "they were set to 0 as Darknet does")
+            self.log(f"iteration {self.iteration + 1}: {what}; {done} ({self.bad_updates} in a "
+                     f"row, {self.skipped} skipped so far; images: "
+                     f"{', '.join(self.last_paths[:4])})")
+            patience = int(cfg.get("nan_patience") or 1)
+            if self.bad_updates >= patience:
+                self._non_finite(what, self.last_paths, patience)
+        else:
+            self.bad_updates = 0
+        if skip:
+            self.optimizer.zero_grad(set_to_none=True)
+            return
         clip = float(cfg.get("grad_clip") or 0)
         if clip > 0:
             if self.scaler is not None:
@@ -297,14 +348,6 @@ class Trainer:
             self.scaler.update()
         else:
             self.optimizer.step()
-        self.iteration += 1
-        self.epoch_iter += 1
-        if self.ema is not None:
-            event = self.ema.after_update(self.iteration)
-            if event in ("init", "apply") and self.verbose:
-                self.log(f"EMA {event} at iteration {self.iteration}")
-        self.iter_losses = {k: v / self.batch for k, v in sums.items()}   # per image
-        self.input_hw = input_hw
 
     def after_iter(self) -> None:
         now = time.perf_counter()
@@ -377,7 +420,16 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpoints and the end
     def save(self, name: str) -> Path:
+        """Write a checkpoint atomically; never over a good one with non-finite weights."""
+        target = self.out / name
+        bad = [k for k, v in self.net.state_dict().items()
+               if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+        if bad:
+            self.log(f"not writing {target}: the model holds non-finite values ({bad[0]}"
+                     + (f" and {len(bad) - 1} more" if len(bad) > 1 else "") + ")")
+            return target
         pos = {"epoch_iter": self.epoch_iter, "bad_evals": self.bad_evals,
+               "skipped": self.skipped, "bad_updates": self.bad_updates,
                "sat_rng": list(self.sat_rng.getstate()), "losses": self.runlog.iterations}
         ck = make_checkpoint(model=self.net, iteration=self.iteration, config=self.cfg,
                              cfg_text=self.cfg_text, optimizer=self.optimizer,
@@ -385,11 +437,14 @@ class Trainer:
                              best_fitness=self.best_fitness, history=self.runlog.epochs)
         ck["position"] = pos
         ck["scaler"] = self.scaler.state_dict() if self.scaler is not None else None
-        return atomic_save(ck, self.out / name)
+        return atomic_save(ck, target)
 
     def after_train(self) -> TrainResult:
         if self.stop and not self.stopped_early and self.iteration < self.max_batches:
             self.log(f"stopped at iteration {self.iteration}; resume with --resume {self.out / 'last.pt'}")
+        if self.skipped:
+            self.log(f"{self.skipped} of {self.iteration} updates were skipped: their loss or "
+                     f"gradients were not finite")
         self.net.seen = self.iteration * self.batch
         final = self.net
         if isinstance(self.ema, ModelEMA):     # the every-step EMA is the model that is exported
@@ -409,18 +464,20 @@ class Trainer:
                            best=best if best.exists() else None, cfg=self.out / "model.cfg",
                            weights=self.out / "model.weights", iterations=self.iteration,
                            epochs=self.epoch, metrics=self.metrics, best_fitness=self.best_fitness,
-                           stopped_early=self.stopped_early, history=self.runlog.epochs,
+                           stopped_early=self.stopped_early, skipped_updates=self.skipped,
+                           history=self.runlog.epochs,
                            losses=self.runlog.iterations)
 
     # ------------------------------------------------------------------ failures
-    def _non_finite(self, value: float, paths: List[str]) -> None:
+    def _non_finite(self, what: str, paths: List[str], patience: int) -> None:
         self.runlog.close()
         last = self.out / "last.pt"
         keep = (f"the last good checkpoint {last} is kept" if last.exists()
                 else "no checkpoint was written yet")
         shown = ", ".join(paths[:8]) + (f" and {len(paths) - 8} more" if len(paths) > 8 else "")
+        again = f" ({patience} updates in a row)" if patience > 1 else ""
         raise TrainingError(
-            f"loss is {value} at iteration {self.iteration + 1}; training stopped ({keep}). "
+            f"{what} at iteration {self.iteration + 1}{again}; training stopped ({keep}). "
             f"Images of the last mini-batch: {shown}. Check their labels, or lower "
             f"learning_rate (now {self.lr:.3g}) / raise burn_in")
 

@@ -201,7 +201,9 @@ def yolo_box_deltas(o4: Tensor, cell_x: Tensor, cell_y: Tensor, anchor_wh: Tenso
         return delta, value, iou
     if iou_loss not in IOU_LOSSES:
         raise ValueError(f"unknown iou_loss '{iou_loss}', expected one of {IOU_LOSSES}")
-    sim = bbox_similarity(pred_xyxy, truth_xyxy, iou_loss)
+    # an overflowing exp(tw) makes the box infinite and sim NaN: log it as no overlap (sim 0),
+    # as its delta is zeroed below (Darknet's fix_nan_inf), so the logged loss stays finite
+    sim = bbox_similarity(pred_xyxy, truth_xyxy, iou_loss).nan_to_num(0.0, 0.0, 0.0)
     value = iou_normalizer * (1 - sim)
     safe = pred.clone()  # "avoid nan in dx_box_iou"
     safe[:, 2] = torch.where(pred[:, 2] == 0, torch.ones_like(pred[:, 2]), pred[:, 2])

@@ -188,6 +188,7 @@ def layer_deltas(z: Tensor, spec: LayerSpec, truths: Truths,
 
     # ---- pass 2: positives, in Darknet's truth order ------------------------------------------
     stats = {"count": 0.0, "iou_sum": 0.0, "recall50": 0.0, "recall75": 0.0, "rewritten": 0.0}
+    pair_loss = 0.0   # Σ (1 − IoU), or Σ (1 − GIoU) for giou: Darknet's tot_(g)iou_loss
     if pairs.slot.numel():
         slot = pairs.slot
         r = torch.searchsorted(rows, slot)
@@ -215,6 +216,11 @@ def layer_deltas(z: Tensor, spec: LayerSpec, truths: Truths,
         ml_w = mult[c[ml]] * (spec.cls_normalizer if spec.cls_normalizer_mode == "all" else 1.0)
         cls_t[r[ml], c[ml]] = pos
         cls_w[r[ml], c[ml]] = ml_w
+        if spec.iou_loss == "giou":
+            norm = spec.iou_normalizer * m              # v = norm·mult·(1 − GIoU)
+            pair_loss = float((v / norm).sum()) if spec.iou_normalizer else 0.0
+        else:
+            pair_loss = float((1 - iou).sum())
         stats = {"count": float(slot.numel()), "iou_sum": float(iou.sum()),
                  "recall50": float((iou > 0.5).sum()), "recall75": float((iou > 0.75).sum()),
                  "rewritten": float(rewritten.sum())}
@@ -227,12 +233,26 @@ def layer_deltas(z: Tensor, spec: LayerSpec, truths: Truths,
     delta[:, 4] = delta_obj
     delta[rows, :4] = box_d
     delta[rows, 5:] = delta_cls
+    stats["darknet_cost"] = _darknet_cost(delta, spec, stats["count"], pair_loss)
     delta = delta.view(B, A, H, W, K)
     zf = z.reshape(S, K)
     prob = spec.new_coords
     obj_value = (obj_w * _bce(zf[:, 4], obj_t, prob)).sum()
     cls_value = (cls_w * _bce(zf[rows, 5:], cls_t, prob)).sum()
     return LayerDeltas(delta=delta, box=box_value, obj=obj_value, cls=cls_value, stats=stats)
+
+
+def _darknet_cost(delta: Tensor, spec: LayerSpec, count: float, pair_loss: float) -> float:
+    """The layer's ``*(l.cost)`` as Darknet prints it (``show_details=1``, DARKNET_SEMANTICS §3.7).
+
+    ``delta`` ``Tensor[S, 5 + C]``: mse ``‖δ‖²``; IoU kinds ``obj_normalizer·‖δ without the box
+    channels‖² + iou_normalizer·pair_loss / count`` (count 0 counts as 1). Summed over the
+    mini-batch; no effect on gradients."""
+    if spec.iou_loss == "mse":
+        return float((delta * delta).sum())
+    rest = delta[:, 4:]
+    return (spec.obj_normalizer * float((rest * rest).sum())
+            + spec.iou_normalizer * pair_loss / max(count, 1.0))
 
 
 def _average_box(box_d: Tensor, delta_obj: Tensor, delta_cls: Tensor) -> Tensor:

@@ -14,8 +14,9 @@ update direction, quirks included — while the *value* of ``total`` is a meanin
 - ``obj``: Σ weight·BCE over non-ignored predictions (its gradient is exactly Darknet's δobj);
 - ``cls``: Σ weight·BCE over assigned predictions and classes (likewise, incl. smoothing/focal).
 
-Darknet's printed loss (§3.7) differs (it is ‖δ‖²-based); ``last_stats`` carries Darknet's
-``Avg IOU``, ``count``, recalls and ``rewritten`` counts instead.
+Darknet's printed loss (§3.7) differs (it is ‖δ‖²-based): ``last_stats["darknet_cost"]`` is that
+value (the mean over ``[yolo]`` layers of each layer's cost, summed over the mini-batch), beside
+Darknet's ``Avg IOU``, ``count``, recalls and ``rewritten`` counts.
 
 Reduction: ``total`` is the **sum over the mini-batch** (Darknet sums deltas over images); the
 trainer divides by the cfg ``batch`` (all subdivisions), as Darknet's update does
@@ -126,7 +127,7 @@ class YoloLoss:
             surrogate = torch.zeros((), device=dev)
             values = torch.zeros(3, device=dev)
             stats = {"count": 0.0, "iou_sum": 0.0, "recall50": 0.0, "recall75": 0.0,
-                     "rewritten": 0.0}
+                     "rewritten": 0.0, "darknet_cost": 0.0}
             truths_cache: Dict[Tuple[int, int], Any] = {}
             for z, spec in zip(outputs, self.specs):
                 z32 = z.float()
@@ -146,7 +147,8 @@ class YoloLoss:
         self.last_stats = {"count": count, "avg_iou": stats["iou_sum"] / max(count, 1.0),
                            "recall50": stats["recall50"] / max(count, 1.0),
                            "recall75": stats["recall75"] / max(count, 1.0),
-                           "rewritten": stats["rewritten"]}
+                           "rewritten": stats["rewritten"],
+                           "darknet_cost": stats["darknet_cost"] / len(self.specs)}
         return total, {"box": box, "obj": obj, "cls": cls}
 
     @torch.no_grad()

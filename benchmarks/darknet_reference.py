@@ -1,0 +1,188 @@
+"""``recipe=darknet`` against Darknet itself: the same fine-tune, loss per iteration side by side.
+
+Darknet (AlexeyAB/darknet, built with ``../shared/tools/build-darknet``, which keeps its NaN/Inf
+guards) fine-tunes yolov4-tiny on a dataset written by ``benchmarks/digits_dataset.py``:
+``yolov4-tiny-custom.cfg`` with the dataset's classes, the first 29 layers of the official COCO
+weights (``darknet partial ... 29``), batch 16, 320x320, ``max_batches`` N, burn_in N/10, steps at
+80 % and 90 %. It runs ``--runs`` times (Darknet seeds its data order from the clock, so two runs
+give the run-to-run spread), then ``detector map`` on the validation list. Ours trains the same
+cfg from the same partial file with ``recipe=darknet`` and logs Darknet's printed loss
+(``darknet_loss``: the mean over [yolo] layers of each layer's cost, per image; DARKNET_SEMANTICS
+§3.7). The table shows each run's loss and Darknet's running "avg loss" (0.9 old + 0.1 new) at
+chosen iterations, and whether ours lies within the Darknet runs' range.
+
+    python benchmarks/digits_dataset.py --out runs/digits
+    ../shared/tools/build-darknet /path/to/darknet-src
+    python benchmarks/darknet_reference.py --darknet /path/to/darknet-src/darknet \\
+        --data runs/digits [--iterations 300] [--runs 2] [--out runs/darknet_reference]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+HERE = Path(__file__).resolve().parent
+SHARED = HERE.parent.parent / "shared" / "darknet"
+LOSS_LINE = re.compile(r"^\s*(\d+): ([-\w.]+), ([-\w.]+) avg loss")
+MAP_LINE = re.compile(r"mean average precision \(mAP@0\.50\) = ([\d.]+)")
+
+
+def write_cfg(out: Path, classes: int, iterations: int, size: int, batch: int) -> Path:
+    """yolov4-tiny-custom.cfg with the run's classes, size, batch and schedule."""
+    text = (SHARED / "cfg" / "yolov4-tiny-custom.cfg").read_text()
+    steps = f"{int(iterations * 0.8)},{int(iterations * 0.9)}"
+    subs = [(r"(?m)^batch=\d+", f"batch={batch}"), (r"(?m)^width=\d+", f"width={size}"),
+            (r"(?m)^height=\d+", f"height={size}"),
+            (r"(?m)^burn_in=\d+", f"burn_in={max(1, iterations // 10)}"),
+            (r"(?m)^max_batches\s*=\s*\d+", f"max_batches={iterations}"),
+            (r"(?m)^steps=[\d,]+", f"steps={steps}"), (r"(?m)^classes=\d+", f"classes={classes}"),
+            (r"(?m)^filters=255", f"filters={3 * (5 + classes)}")]
+    for pattern, repl in subs:
+        text, n = re.subn(pattern, repl, text)
+        if not n:
+            raise SystemExit(f"yolov4-tiny-custom.cfg: no line matches {pattern}")
+    path = out / "tiny-custom.cfg"
+    path.write_text(text)
+    return path
+
+
+def darknet_run(darknet: Path, out: Path, data_dir: Path, cfg: Path, start: Path,
+                k: int) -> Dict[str, object]:
+    backup = out / f"backup{k}"
+    backup.mkdir(parents=True, exist_ok=True)
+    obj = (data_dir / "darknet" / "obj.data").read_text()
+    obj = re.sub(r"(?m)^backup = .*$", f"backup = {backup}", obj)
+    (out / f"obj{k}.data").write_text(obj)
+    log = out / f"darknet{k}.log"
+    t = time.perf_counter()
+    with log.open("w") as f:
+        subprocess.run([str(darknet), "detector", "train", str(out / f"obj{k}.data"), str(cfg),
+                        str(start), "-dont_show", "-clear"], cwd=out, stdout=f,
+                       stderr=subprocess.STDOUT, check=False)
+    minutes = (time.perf_counter() - t) / 60
+    losses, avg = {}, {}
+    for line in log.read_text(errors="replace").splitlines():
+        m = LOSS_LINE.match(line)
+        if m:
+            losses[int(m.group(1))] = float(m.group(2))
+            avg[int(m.group(1))] = float(m.group(3))
+    final = backup / f"{cfg.stem}_final.weights"
+    mAP: Optional[float] = None
+    if final.exists():
+        res = subprocess.run([str(darknet), "detector", "map", str(out / f"obj{k}.data"), str(cfg),
+                              str(final), "-dont_show"], cwd=out, capture_output=True, text=True)
+        hit = MAP_LINE.search(res.stdout + res.stderr)
+        mAP = float(hit.group(1)) if hit else None
+    return {"name": f"darknet run {k}", "loss": losses, "avg": avg, "mAP50": mAP,
+            "minutes": minutes}
+
+
+def ours_run(out: Path, data_dir: Path, cfg: Path, start: Path, iterations: int, size: int,
+             batch: int, seed: int) -> Dict[str, object]:
+    from yolov4.engine.api import train
+    t = time.perf_counter()
+    res = train(data=str(data_dir / "data.yaml"), model=str(cfg), weights=str(start),
+                out=out / f"ours{seed}", recipe="darknet", max_batches=iterations, size=size,
+                batch=batch, seed=seed, eval_interval=0, verbose=False, log=lambda s: None)
+    losses, avg, running = {}, {}, None
+    for row in res.losses:
+        v = float(row["darknet_loss"])
+        running = v if running is None else 0.9 * running + 0.1 * v
+        losses[int(row["iteration"])], avg[int(row["iteration"])] = v, running
+    return {"name": f"ours recipe=darknet seed {seed}", "loss": losses, "avg": avg,
+            "mAP50": res.metrics.get("darknet.mAP50"), "minutes": (time.perf_counter() - t) / 60,
+            "skipped": res.skipped_updates}
+
+
+def table(runs: List[Dict], darknet_runs: List[Dict], points: List[int]) -> None:
+    names = [r["name"] for r in runs]
+    print("| iteration | " + " | ".join(f"{n} loss (avg)" for n in names)
+          + " | ours' avg within Darknet's avg range |")
+    print("|---|" + "---|" * len(names) + "---|")
+    inside = total = 0
+    for it in points:
+        cells = []
+        for r in runs:
+            v, a = r["loss"].get(it), r["avg"].get(it)
+            cells.append("-" if v is None else f"{v:.3g} ({a:.3g})")
+        lo = [r["avg"].get(it) for r in darknet_runs if r["avg"].get(it) is not None]
+        verdict = ""
+        if lo:
+            ours = [r["avg"].get(it) for r in runs if r not in darknet_runs]
+            ok = [min(lo) <= o <= max(lo) for o in ours if o is not None]
+            verdict = ", ".join("yes" if k else "no" for k in ok)
+        print(f"| {it} | " + " | ".join(cells) + f" | {verdict} |")
+    for r in runs:
+        its = sorted(r["avg"])
+        if r in darknet_runs or not darknet_runs:
+            continue
+        for it in its:
+            lo = [d["avg"][it] for d in darknet_runs if it in d["avg"]]
+            if len(lo) == len(darknet_runs):
+                total += 1
+                inside += min(lo) <= r["avg"][it] <= max(lo)
+    print()
+    for r in runs:
+        extra = f", {r['skipped']} skipped updates" if "skipped" in r else ""
+        mAP = "n/a" if r["mAP50"] is None else f"{r['mAP50']:.4f}"
+        print(f"- {r['name']}: {len(r['loss'])} iterations in {r['minutes']:.1f} min, "
+              f"final mAP@0.5 {mAP}{extra}")
+    if total:
+        print(f"- ours' running average inside the Darknet runs' range at {inside} of {total} "
+              f"iterations ({100 * inside / total:.0f} %)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--darknet", required=True, help="a guarded Darknet binary")
+    ap.add_argument("--data", default="runs/digits", help="benchmarks/digits_dataset.py output")
+    ap.add_argument("--iterations", type=int, default=300)
+    ap.add_argument("--size", type=int, default=320)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--runs", type=int, default=2, help="Darknet runs")
+    ap.add_argument("--ours", type=int, default=1, help="our runs (seeds 0..N-1)")
+    ap.add_argument("--out", default="runs/darknet_reference")
+    ap.add_argument("--reuse", action="store_true", help="parse existing Darknet logs")
+    args = ap.parse_args()
+    out, data_dir = Path(args.out).resolve(), Path(args.data).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    darknet = Path(args.darknet).resolve()
+    classes = len((data_dir / "darknet" / "obj.names").read_text().split())
+    cfg = write_cfg(out, classes, args.iterations, args.size, args.batch)
+    start = out / "yolov4-tiny.conv.29"
+    if not start.exists():
+        subprocess.run([str(darknet), "partial", str(cfg), str(SHARED / "weights" /
+                        "yolov4-tiny.weights"), str(start), "29"], cwd=out, check=True,
+                       capture_output=True)
+    env_threads = os.environ.get("OMP_NUM_THREADS")
+    runs = []
+    for k in range(1, args.runs + 1):
+        cached = out / f"darknet{k}.json"
+        if args.reuse and cached.exists():
+            r = json.loads(cached.read_text())
+            for key in ("loss", "avg"):
+                r[key] = {int(i): v for i, v in r[key].items()}
+        else:
+            r = darknet_run(darknet, out, data_dir, cfg, start, k)
+            cached.write_text(json.dumps(r))
+        runs.append(r)
+    darknet_runs = list(runs)
+    for seed in range(args.ours):
+        runs.append(ours_run(out, data_dir, cfg, start, args.iterations, args.size, args.batch,
+                             seed))
+    points = sorted({1, 5, 10, 20, 30, 50, 93, 100, 150, 200, 250, args.iterations} &
+                    set(range(1, args.iterations + 1)))
+    print(f"\nfine-tune of yolov4-tiny-custom ({classes} classes) from yolov4-tiny.conv.29, batch "
+          f"{args.batch}, {args.size}x{args.size}, {args.iterations} iterations; Darknet "
+          f"{darknet} (OMP_NUM_THREADS={env_threads or 'default'})\n")
+    table(runs, darknet_runs, points)
+
+
+if __name__ == "__main__":
+    main()
