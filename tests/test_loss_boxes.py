@@ -92,6 +92,21 @@ def test_darknet_box_deltas_finite_at_degenerate_boxes():
     assert d[2].tolist() == pytest.approx([0.0, 0.0, -8.0, -8.0])
 
 
+def test_overflowing_box_logs_a_finite_loss():
+    """tw = 100: exp overflows fp32, the predicted box is infinite. Darknet zeroes the delta
+    (fix_nan_inf); the logged value must stay finite too (no overlap: iou_normalizer * 1), or
+    the trainer would take a finite update for a NaN loss."""
+    o4 = torch.tensor([[0.5, 0.5, 100.0, 0.0], [0.5, 0.5, 0.0, 0.0]])
+    truth = torch.tensor([[0.5, 0.5, 0.25, 0.25], [0.6, 0.5, 0.3, 0.25]])
+    for kind in ("iou", "giou", "diou", "ciou"):
+        d, v, _ = yolo_box_deltas(o4, torch.zeros(2), torch.zeros(2), torch.full((2, 2), 8.0),
+                                  truth, (1, 1), (32, 32), iou_loss=kind,
+                                  iou_normalizer=torch.full((2,), 0.07))
+        assert torch.isfinite(v).all(), kind
+        assert v[0].item() == pytest.approx(0.07) and d[0].tolist() == [0.0] * 4, kind
+        assert d[1].abs().sum() > 0                                # the sane row still learns
+
+
 def dn(pred, truth, kind):
     return dx_box_iou(torch.tensor([pred], dtype=torch.float64),
                       torch.tensor([truth], dtype=torch.float64), kind)[0].tolist()
