@@ -1,7 +1,6 @@
 """Engine-only switches: objectness prior, gradient clipping, thread choice, config precedence."""
 from __future__ import annotations
 
-import math
 import sys
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from test_train_helpers import tiny_cfg  # noqa: E402
 from yolov4.darknet.cfg import read_cfg  # noqa: E402
 from yolov4.darknet.graph import Darknet  # noqa: E402
 from yolov4.engine.config import apply_to_sections, parse_overrides, resolve_config  # noqa: E402
-from yolov4.engine.recipe import head_priors, warmup_factors  # noqa: E402
+from yolov4.engine.recipe import head_priors, momentum_at  # noqa: E402
 from yolov4.engine.trainer import choose_threads  # noqa: E402
 from yolov4.errors import YoloError  # noqa: E402
 
@@ -41,14 +40,12 @@ def test_class_prior_and_only_fresh_heads(tmp_path):
     assert torch.count_nonzero(net.layers[head].conv.bias) == 0
 
 
-def test_warmup_factors_by_hand():
-    cfg = {"burn_in": 10, "momentum": 0.937, "warmup_momentum": 0.8, "warmup_bias_lr": 0.1}
-    f = warmup_factors(cfg, 5)                   # half-way: .8 + .5 * (.937 - .8)
-    assert f["momentum"] == pytest.approx(0.8685)
-    assert f["bias_lr"] == pytest.approx(0.05)   # 0.1 falling to 0 (+ the policy's share)
-    assert warmup_factors(cfg, 10)["momentum"] == pytest.approx(0.937)
-    assert math.isnan(warmup_factors(cfg, 12)["bias_lr"])
-    assert warmup_factors({"momentum": 0.9}, 3)["momentum"] == 0.9
+def test_momentum_warmup_by_hand():
+    cfg = {"burn_in": 10, "momentum": 0.937, "warmup_momentum": 0.8}
+    assert momentum_at(cfg, 5) == pytest.approx(0.8685)     # half-way: .8 + .5 * (.937 - .8)
+    assert momentum_at(cfg, 10) == pytest.approx(0.937)
+    assert momentum_at(cfg, 12) == pytest.approx(0.937)
+    assert momentum_at({"momentum": 0.9}, 3) == 0.9
 
 
 def test_choose_threads():

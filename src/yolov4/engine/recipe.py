@@ -11,13 +11,13 @@ iteration, so a resumed run recomputes the same values:
 - :func:`freeze_mask`: for the first ``freeze_loaded`` updates only the layers that start from
   scratch learn, while the loaded ones hold still (new heads first settle on the pretrained
   features instead of pulling them around with random gradients);
-- :func:`warmup_factors`: during ``burn_in`` the lr of the biases comes down from
-  ``warmup_bias_lr`` and the momentum rises from ``warmup_momentum``, both linearly.
+- :func:`momentum_at`: during ``burn_in`` the momentum rises linearly from ``warmup_momentum``
+  (early updates, whose gradients are the least informative, are averaged over fewer steps).
 """
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Set
+from typing import Any, Iterable, List, Mapping, Optional, Set
 
 import torch
 from torch import nn
@@ -73,18 +73,11 @@ def freeze_mask(net: nn.Module, fresh: Optional[Iterable[int]]) -> List[torch.nn
             for p in layer.parameters()]
 
 
-def warmup_factors(cfg: Mapping[str, Any], k: int) -> Dict[str, float]:
-    """Bias-lr and momentum of update ``k`` (1-based) during ``burn_in``.
-
-    Returns ``{"bias_lr": r or nan, "momentum": m}``: ``r`` is the bias lr interpolated linearly
-    from ``warmup_bias_lr`` at k = 0 to the policy's rate at k = burn_in (``nan`` = no bias
-    warm-up: the policy's rate), ``m`` from ``warmup_momentum`` to ``momentum``.
-    """
+def momentum_at(cfg: Mapping[str, Any], k: int) -> float:
+    """Momentum of update ``k`` (1-based): from ``warmup_momentum`` at k = 0 linearly to
+    ``momentum`` at k = burn_in, then ``momentum`` (``warmup_momentum`` null = ``momentum``)."""
     burn = int(cfg.get("burn_in") or 0)
     momentum = float(cfg.get("momentum", 0.9))
     t = 1.0 if burn <= 0 else min(1.0, k / burn)
     wm = cfg.get("warmup_momentum")
-    m = momentum if wm is None else float(wm) + t * (momentum - float(wm))
-    wb = cfg.get("warmup_bias_lr")
-    return {"bias_lr": math.nan if not wb or t >= 1.0 else float(wb) * (1.0 - t),
-            "momentum": m}
+    return momentum if wm is None else float(wm) + t * (momentum - float(wm))

@@ -37,7 +37,7 @@ from .checkpoint import atomic_save, load_model_state, make_checkpoint, restore_
 from .ema import ModelEMA, build_ema
 from .lr_policy import LRPolicy, apply_lr
 from .optim import build_optimizer, count_nonfinite_grads, zero_nonfinite_grads
-from .recipe import class_prior, freeze_mask, head_priors, warmup_factors
+from .recipe import class_prior, freeze_mask, head_priors, momentum_at
 from .runlog import RunLog
 from .validate import evaluate, fitness
 
@@ -262,7 +262,7 @@ class Trainer:
         self.lr = self.policy.rate(self.iteration + 1)     # Darknet: batch_num is k on update k
         apply_lr(self.optimizer, self.lr)
         if cfg.get("warmup_momentum") is not None and "momentum" in self.optimizer.defaults:
-            m = warmup_factors(cfg, self.iteration + 1)["momentum"]
+            m = momentum_at(cfg, self.iteration + 1)
             for group in self.optimizer.param_groups:
                 group["momentum"] = m
         self.optimizer.zero_grad(set_to_none=True)
