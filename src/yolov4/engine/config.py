@@ -200,7 +200,7 @@ def resolve_config(
                    for k, v in applied.items()]
         cfg.update(applied)
         recipe_note = ("recipe=default (recipe=darknet for Darknet's exactly): "
-                       + ", ".join(changed))
+                       + (", ".join(changed) or "every recipe key set by you"))
     cfg.update(user)
     for key, value in DARKNET_DEFAULTS.items():
         if cfg.get(key) is None:
