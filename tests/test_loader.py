@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from _transform_oracle import SceneDataset
-from yolov4.data.loader import (RandomShapes, RamCache, collate, to_original, train_loader,
-                                val_loader)
+from yolov4.data.loader import RandomShapes, RamCache, collate, train_loader
 from yolov4.data.preview import save_grid
 from yolov4.data.transforms import AugmentConfig
 
@@ -103,19 +102,6 @@ def test_random_shapes_from_cfg():
     assert {h for h, _ in (dn.size(b) for b in range(0, 2000, 10))} <= set(range(320, 609, 32))
 
 
-def test_val_loader_letterbox_and_back():
-    ds = _ds(3)
-    images, targets, paths, metas = next(iter(val_loader(ds, size=96, batch_size=3,
-                                                         with_meta=True)))
-    assert images.shape == (3, 3, 96, 96)
-    # 80x60 -> 96x72, pad (96 - 72) // 2 = 12 rows above
-    assert metas[0]["pad"] == (0, 12) and metas[0]["scale"] == (1.2, 1.2)
-    rows = targets[targets[:, 0] == 0, 2:]
-    assert torch.allclose(to_original(rows, metas[0]), torch.from_numpy(ds[0].boxes), atol=1e-4)
-    batch = next(iter(val_loader(ds, size=(64, 96), letterbox=False, batch_size=2)))
-    assert len(batch) == 3 and batch[0].shape == (2, 3, 64, 96)
-
-
 def test_ram_cache_serves_the_same_samples():
     ds = _ds(4)
     cache = RamCache(ds)
@@ -134,7 +120,7 @@ def test_save_grid_writes_png(tmp_path, augment):
 
 
 def test_end_to_end_on_a_synthetic_yolo_dataset(tmp_path):
-    """The real reader (YOLO layout from yolov4.data.synth) through both loaders and preview."""
+    """The real reader (YOLO layout from yolov4.data.synth) through the training loader and preview."""
     from yolov4.data.formats import load_dataset
     from yolov4.data.synth import generate
 
@@ -148,8 +134,5 @@ def test_end_to_end_on_a_synthetic_yolo_dataset(tmp_path):
         assert targets.shape[1] == 6 and all(p in train.paths for p in paths)
         if len(targets):
             assert ((targets[:, 1] >= 0) & (targets[:, 1] < 3)).all()
-    val = load_dataset(data, "val")
-    images, targets, paths = next(iter(val_loader(val, size=96, batch_size=4)))
-    assert images.shape == (len(val), 3, 96, 96) and len(paths) == len(val)
     assert cv2.imread(str(save_grid(train, tmp_path / "show.png", augment=True, n=4,
                                     size=64))) is not None

@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from .errors import DataError, WeightsError, YoloError
 from .names import default_names, read_names
 from .postprocess import NmsSettings, nms_settings_from_sections, postprocess
-from .preprocess import RESIZE_KINDS, as_rgb_image, load_image, preprocess
+from .preprocess import RESIZE_KINDS, ImageTransform, as_rgb_image, load_image, preprocess
 from .sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES, is_video, open_video, resolve_images  # noqa: F401
 
 #: Inference engines of :class:`Detector`.
@@ -291,6 +291,32 @@ class Detector:
                                          ("bf16" if bf16 else "fp32"))
 
     # ------------------------------------------------------------------ core
+    def preprocess(self, images: Sequence[np.ndarray]) -> Tuple[Tensor, List[ImageTransform]]:
+        """RGB uint8 images (any sizes) -> the network input ``Tensor[B, 3, h, w]`` on the
+        detector's device (float32 [0, 1]) and each image's :class:`ImageTransform`."""
+        inputs, transforms = [], []
+        for im in images:
+            x, t = preprocess(im, (self.width, self.height), letterbox=self.letterbox,
+                              resize_kind=self.resize)
+            inputs.append(x)
+            transforms.append(t)
+        return torch.stack(inputs).to(self.device), transforms
+
+    @torch.inference_mode()
+    def forward(self, batch: Tensor) -> List[Tensor]:
+        """The engine on a batch from :meth:`preprocess`: one decoded ``Tensor[B, A*H*W, 5 + C]``
+        per [yolo] layer (xywh input pixels, objectness, class probabilities), float32."""
+        if getattr(self.net, "channels_last", False):
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        batch = batch.to(getattr(self.net, "input_dtype", torch.float32))
+        return [o.float() for o in self.runner(batch)]
+
+    def postprocess(self, outputs: List[Tensor], transforms: Sequence[ImageTransform]
+                    ) -> List[Tuple[Tensor, Tensor, Tensor]]:
+        """Score threshold and NMS (the detector's settings), boxes mapped to image pixels:
+        per image ``(boxes Tensor[N, 4] xyxy, scores Tensor[N], class_ids Tensor[N])``."""
+        return postprocess(outputs, list(transforms), self.settings)
+
     @torch.inference_mode()
     def detect_images(self, images: Sequence[np.ndarray], paths: Sequence[Optional[str]],
                       keep_images: bool = False,
@@ -298,18 +324,8 @@ class Detector:
         """Run one batch of RGB uint8 images (any sizes) -> one :class:`Detections` each."""
         if not images:
             return []
-        inputs, transforms = [], []
-        for im in images:
-            x, t = preprocess(im, (self.width, self.height), letterbox=self.letterbox,
-                              resize_kind=self.resize)
-            inputs.append(x)
-            transforms.append(t)
-        batch = torch.stack(inputs).to(self.device)
-        if getattr(self.net, "channels_last", False):
-            batch = batch.contiguous(memory_format=torch.channels_last)
-        batch = batch.to(getattr(self.net, "input_dtype", torch.float32))
-        outputs = self.runner(batch)
-        results = postprocess([o.float() for o in outputs], transforms, self.settings)
+        batch, transforms = self.preprocess(images)
+        results = self.postprocess(self.forward(batch), transforms)
         dets = []
         for i, (boxes, scores, ids) in enumerate(results):
             dets.append(Detections(boxes.cpu(), scores.cpu(), ids.cpu(), self.names, paths[i],

@@ -1,4 +1,8 @@
-"""Training and validation loaders: augmentation in workers, collate, random training shapes.
+"""The training loader: augmentation in workers, collate, random training shapes.
+
+(Evaluation reads images through :class:`yolov4.Detector`'s pre-processing, in
+``yolov4.eval.driver``: one resize/letterbox for inference, ``yolov4 val`` and training
+validation.)
 
 A batch is ``(images, targets, paths)`` (docs/CONTRACTS.md):
 - ``images``: ``Tensor[B, 3, H, W]`` float32 RGB in [0, 1]; every image of a batch has one size;
@@ -30,7 +34,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..errors import DataError
 from .sample import Sample
-from .transforms.geometric import hw, letterbox, letterbox_params, resize
+from .transforms.geometric import hw
 from .transforms.pipeline import AugmentConfig, TrainPipeline
 
 Size = Union[int, Tuple[int, int]]
@@ -167,34 +171,6 @@ class AugmentedDataset(Dataset):
         return image, boxes, labels, _path(self.dataset, index)
 
 
-class ResizedDataset(Dataset):
-    """Validation samples resized (``letterbox`` or stretched) to one fixed size, no augmentation.
-
-    Items are ``(uint8[h, w, 3], float32[N, 4] input px, int64[N], path, meta)`` where ``meta``
-    holds ``index``, ``orig_size`` ``(h, w)``, ``scale`` ``(sx, sy)`` and ``pad`` ``(left, top)``:
-    ``original = (input - pad) / scale``.
-    """
-
-    def __init__(self, dataset: Any, size: Size, letterbox: bool = True, fill: int = 127) -> None:
-        self.dataset, self.size, self.letterbox, self.fill = dataset, hw(size), letterbox, fill
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, index: int) -> tuple:
-        s: Sample = self.dataset[index]
-        oh, ow = s.image.shape[:2]
-        if self.letterbox:
-            image, boxes, labels = letterbox(s.image, s.boxes, s.labels, self.size, self.fill)
-            _, new_w, new_h, left, top = letterbox_params(oh, ow, self.size)
-            meta_scale, pad = (new_w / ow, new_h / oh), (left, top)
-        else:
-            image, boxes, labels = resize(s.image, s.boxes, s.labels, self.size)
-            meta_scale, pad = (self.size[1] / ow, self.size[0] / oh), (0, 0)
-        meta = {"index": int(index), "orig_size": (oh, ow), "scale": meta_scale, "pad": pad}
-        return image, boxes, labels, s.path, meta
-
-
 def _path(dataset: Any, index: int) -> str:
     paths = getattr(dataset, "paths", None)
     return str(paths[index]) if paths is not None else str(index)
@@ -205,7 +181,7 @@ def collate(items: Sequence[tuple]) -> tuple:
     """Stack ``(image uint8[h, w, 3], boxes float32[N, 4], labels int64[N], path, ...)`` items.
 
     Returns ``(Tensor[B, 3, h, w] float32 [0, 1], Tensor[M, 6] (image_index, class, x1, y1, x2,
-    y2), list[str])`` — plus ``list[dict]`` of metas when the items carry a fifth element.
+    y2), list[str])``.
     Raises ``ValueError`` when the images of a batch differ in size.
     """
     shapes = {it[0].shape for it in items}
@@ -225,24 +201,7 @@ def collate(items: Sequence[tuple]) -> tuple:
         t[:, 0], t[:, 1], t[:, 2:] = i, labels, boxes
         rows.append(t)
     targets = torch.from_numpy(np.concatenate(rows) if rows else np.zeros((0, 6), np.float32))
-    paths = [it[3] for it in items]
-    if len(items[0]) > 4:
-        return images, targets, paths, [it[4] for it in items]
-    return images, targets, paths
-
-
-def _collate3(items: Sequence[tuple]) -> tuple:
-    return collate(items)[:3]
-
-
-def to_original(boxes: torch.Tensor, meta: dict) -> torch.Tensor:
-    """Map ``Tensor[N, 4]`` xyxy input pixels of a validation image back to its original pixels
-    (clipped to the image)."""
-    (sx, sy), (left, top), (oh, ow) = meta["scale"], meta["pad"], meta["orig_size"]
-    out = boxes.clone().float()
-    out[:, 0::2] = ((out[:, 0::2] - left) / sx).clamp(0, ow)
-    out[:, 1::2] = ((out[:, 1::2] - top) / sy).clamp(0, oh)
-    return out
+    return images, targets, [it[3] for it in items]
 
 
 # -- cache and workers ----------------------------------------------------------------------
@@ -319,15 +278,3 @@ def train_loader(dataset: Any, config: AugmentConfig = AugmentConfig(), *, batch
                       persistent_workers=False)
 
 
-def val_loader(dataset: Any, *, size: Size = 608, letterbox: bool = True, batch_size: int = 8,
-               workers: int = 0, cache: bool = False, with_meta: bool = False,
-               fill: int = 127) -> DataLoader:
-    """The evaluation loader: no augmentation, every image letterboxed (grey ``fill``, Darknet's
-    0.5) or stretched to ``size``; dataset order. With ``with_meta`` a fourth element, a list
-    of dicts for :func:`to_original`, follows ``(images, targets, paths)``."""
-    data = _prepare(dataset, cache, False)
-    ds = ResizedDataset(data, size, letterbox, fill)
-    fn = collate if with_meta else _collate3
-    return DataLoader(ds, batch_size=batch_size, shuffle=False, collate_fn=fn,
-                      num_workers=workers, worker_init_fn=_worker_init if workers else None,
-                      multiprocessing_context=worker_context(workers))

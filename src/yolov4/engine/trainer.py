@@ -39,7 +39,7 @@ from .lr_policy import LRPolicy, apply_lr
 from .optim import build_optimizer, count_nonfinite_grads, zero_nonfinite_grads
 from .recipe import class_prior, freeze_mask, head_priors, momentum_at
 from .runlog import RunLog
-from .validate import evaluate, fitness
+from .validate import evaluate, fitness, settings_note
 
 
 class TrainingError(YoloError):
@@ -175,6 +175,8 @@ class Trainer:
                  + (f" ({torch.get_num_threads()} threads)" if self.device.type == "cpu" else "")
                  + (f", resuming at iteration {self.iteration}" if self.iteration else "")
                  + f"; writing to {self.out}")
+        if self.val_set is not None:
+            self.log(settings_note(cfg, net.sections))
 
     def _restore(self, ck: Dict[str, Any]) -> None:
         load_model_state(self.net, ck["model"], self.out / "last.pt")

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import json as _json
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
 
 from ..errors import DataError
+from .driver import evaluate_detector
 from .evaluator import Evaluator
 from .report import format_table
 from .results import load_results, results_entries, write_results
@@ -56,62 +56,6 @@ def _targets(ds: Any, i: int, image_size=None) -> dict:
     if t.get("image_size") is None:
         raise DataError(f"{ds.paths[i]}: image is missing or does not decode")
     return t
-
-
-def _progress(iterable, total: int, enabled: bool, desc: str):
-    if not enabled:
-        return iterable
-    try:
-        from tqdm import tqdm
-    except ImportError:  # pragma: no cover
-        return iterable
-    return tqdm(iterable, total=total, desc=desc, unit="img", leave=False)
-
-
-def _run_model(ds: Any, detector: Any, evaluator: Evaluator, batch_size: int, progress: bool,
-               entries: Optional[list]) -> Dict[str, float]:
-    """Detector over every image; returns ms per image for pre-process / inference / NMS."""
-    import torch
-
-    from ..postprocess import postprocess
-    from ..preprocess import preprocess
-
-    t_pre = t_inf = t_nms = 0.0
-    n = len(ds)
-    is_coco = getattr(ds, "format", "") == "coco"
-    cat_ids = getattr(ds, "category_ids", None)
-    bar = _progress(range(0, n, batch_size), (n + batch_size - 1) // batch_size, progress,
-                    "val")
-    for start in bar:
-        idx = list(range(start, min(start + batch_size, n)))
-        t0 = time.perf_counter()
-        inputs, transforms = [], []
-        for i in idx:
-            x, t = preprocess(ds.load_image(i), (detector.width, detector.height),
-                              letterbox=detector.letterbox, resize_kind=detector.resize)
-            inputs.append(x)
-            transforms.append(t)
-        batch = torch.stack(inputs).to(detector.device)
-        t1 = time.perf_counter()
-        with torch.inference_mode():
-            outputs = detector.net(batch)
-            if detector.device.type == "cuda":
-                torch.cuda.synchronize()
-            t2 = time.perf_counter()
-            results = postprocess([o.float() for o in outputs], transforms, detector.settings)
-        t3 = time.perf_counter()
-        t_pre, t_inf, t_nms = t_pre + t1 - t0, t_inf + t2 - t1, t_nms + t3 - t2
-        preds, tgts = [], []
-        for i, (boxes, scores, labels), tr in zip(idx, results, transforms):
-            preds.append({"boxes": boxes, "scores": scores, "labels": labels})
-            tgts.append(_targets(ds, i, tr.image_size))
-            if entries is not None:
-                entries += results_entries(boxes.cpu().numpy(), scores.cpu().numpy(),
-                                           labels.cpu().numpy(), ds.paths[i],
-                                           ds.image_ids[i] if is_coco else None, cat_ids)
-        evaluator.process(preds, tgts)
-    k = 1000.0 / max(n, 1)
-    return {"pre-process": t_pre * k, "inference": t_inf * k, "NMS": t_nms * k}
 
 
 def val_run(data: Any, model: Any = None, weights: Optional[PathLike] = None, *,
@@ -151,8 +95,9 @@ def val_run(data: Any, model: Any = None, weights: Optional[PathLike] = None, *,
         detector = Detector(model, weights, names=names, size=size, conf=conf, iou=iou,
                             nms=nms, letterbox=letterbox, device=device, max_det=max_det,
                             engine=engine, bf16=bf16, calibration=calibration)
-        speed = _run_model(ds, detector, evaluator, batch_size,
-                           verbose if progress is None else progress, entries)
+        speed = evaluate_detector(detector, ds, evaluator, batch_size=batch_size,
+                                  progress=verbose if progress is None else progress,
+                                  entries=entries).speed
     metrics = evaluator.summarize()
     table = format_table(evaluator, metrics, speed, all_classes)
     if verbose:
