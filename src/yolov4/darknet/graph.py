@@ -7,7 +7,8 @@ Forward, ``x: Tensor[B, channels, H, W]`` RGB in [0, 1], H and W multiples of ``
 
 - eval: list (one per ``[yolo]``, cfg order) of decoded ``Tensor[B, A, H_k, W_k, 5+C]``
   (cx, cy, w, h as fractions of the input, objectness, class probabilities);
-- train: the same list of **raw** tensors (conv output reshaped, no activation); decode with
+- train, or ``net(x, raw=True)``: the same list of **raw** tensors (conv output reshaped, no
+  activation); decode with
   ``net.yolo_layers[k].decode(raw, (H, W))``;
 - a cfg without ``[yolo]`` (classifier) returns ``[last layer output]``.
 
@@ -202,8 +203,10 @@ class Darknet(nn.Module):
                     m.max_batches = int(max_batches)
 
     # -- forward --------------------------------------------------------------------------
-    def forward(self, x: Tensor) -> List[Tensor]:
-        """``Tensor[B, C, H, W]`` -> list of per-``[yolo]`` tensors (see the module docstring)."""
+    def forward(self, x: Tensor, raw: bool = False) -> List[Tensor]:
+        """``Tensor[B, C, H, W]`` -> list of per-``[yolo]`` tensors (see the module docstring);
+        ``raw``: the heads' raw ``Tensor[B, A, H_k, W_k, 5+C]`` in eval mode too (export decodes
+        them itself with traced sizes)."""
         if x.dim() != 4 or x.shape[1] != self.channels:
             raise YoloError(f"input must be Tensor[B, {self.channels}, H, W], got "
                             f"{tuple(x.shape)}")
@@ -241,7 +244,7 @@ class Darknet(nn.Module):
             elif t == "sam" or t == "scale_channels":
                 x = layer(x, saved[layer.sources[0]])
             elif t == "yolo":
-                outputs.append(layer(x, input_hw))
+                outputs.append(layer(x, input_hw, raw))
             else:
                 x = layer(x)
             stop = self._stops[i]

@@ -135,13 +135,7 @@ class ExportModule(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         # while tracing, shape entries are 0-dim tensors, so the size stays symbolic
         in_h, in_w = torch.as_tensor(x.shape[2]), torch.as_tensor(x.shape[3])
-        for layer in self.yolo:  # heads return raw outputs; decode below with traced sizes
-            layer.training = True
-        try:
-            raws = self.net(x)
-        finally:
-            for layer in self.yolo:
-                layer.training = False
+        raws = self.net(x, raw=True)  # raw heads; decoded below with traced sizes
         pred = torch.cat([_decode(r, lyr, in_h, in_w) for r, lyr in zip(raws, self.yolo)], 1)
         if not self.with_nms:
             return pred

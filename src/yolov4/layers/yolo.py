@@ -70,14 +70,37 @@ class YoloLayer(nn.Module):
             return decode_cells_inplace(raw, anchors, self.scale_x_y, self.new_coords)
         return decode_cells(raw, anchors, self.scale_x_y, self.new_coords)
 
-    def forward(self, x: Tensor, input_hw: Tuple[int, int]) -> Tensor:
-        """Train mode: raw ``Tensor[B, A, H, W, 5+C]``; eval mode: decoded (see :meth:`decode`)."""
-        raw = self.reshape(x)
-        return raw if self.training else self.decode(raw, input_hw)
+    def forward(self, x: Tensor, input_hw: Tuple[int, int], raw: bool = False) -> Tensor:
+        """Train mode or ``raw``: raw ``Tensor[B, A, H, W, 5+C]``; else decoded (see
+        :meth:`decode`)."""
+        out = self.reshape(x)
+        return out if self.training or raw else self.decode(out, input_hw)
 
     def extra_repr(self) -> str:
         return (f"mask={self.mask}, classes={self.classes}, scale_x_y={self.scale_x_y}, "
                 f"new_coords={self.new_coords}")
+
+
+def yolo_boxes(txy: Tensor, twh: Tensor, cell_x: Tensor, cell_y: Tensor,
+               grid_wh: Tuple[int, int], anchors: Tensor, new_coords: int) -> Tensor:
+    """Darknet's ``get_yolo_box``: the one box decode (graph, export and loss all call it).
+
+    Args:
+        txy: ``Tensor[..., 2]`` activated x, y offsets in the cell (``scale_x_y`` applied).
+        twh: ``Tensor[..., 2]`` raw w, h outputs (``new_coords``: already activated).
+        cell_x, cell_y: column i and row j of each prediction (broadcast against ``txy[..., 0]``).
+        grid_wh: ``(W, H)`` of the layer's grid.
+        anchors: ``Tensor[..., 2]`` anchor (w, h) as fractions of the network input
+            (``aw/netw, ah/neth``), broadcast against ``twh``.
+
+    Returns:
+        ``Tensor[..., 4]`` cx, cy, w, h as fractions of the network input.
+    """
+    lw, lh = grid_wh
+    x = (cell_x + txy[..., 0]) / lw
+    y = (cell_y + txy[..., 1]) / lh
+    wh = (4.0 * twh * twh if new_coords else torch.exp(twh)) * anchors
+    return torch.stack((x, y, wh[..., 0], wh[..., 1]), -1)
 
 
 def decode_cells(raw: Tensor, anchors: Tensor, scale_x_y: float, new_coords: int) -> Tensor:
@@ -98,14 +121,8 @@ def decode_cells(raw: Tensor, anchors: Tensor, scale_x_y: float, new_coords: int
         txy = txy * s - 0.5 * (s - 1.0)
     gx = torch.arange(w, device=raw.device, dtype=raw.dtype).view(1, 1, 1, w)
     gy = torch.arange(h, device=raw.device, dtype=raw.dtype).view(1, 1, h, 1)
-    cx = (txy[..., 0] + gx) / w
-    cy = (txy[..., 1] + gy) / h
-    anchors = anchors.view(1, -1, 1, 1, 2)
-    if new_coords:
-        wh = 4.0 * twh * twh * anchors
-    else:
-        wh = torch.exp(twh) * anchors
-    return torch.cat([cx.unsqueeze(-1), cy.unsqueeze(-1), wh, rest], -1)
+    boxes = yolo_boxes(txy, twh, gx, gy, (w, h), anchors.view(1, -1, 1, 1, 2), new_coords)
+    return torch.cat([boxes, rest], -1)
 
 
 def decode_cells_inplace(raw: Tensor, anchors: Tensor, scale_x_y: float,

@@ -27,6 +27,7 @@ from typing import Tuple
 import torch
 from torch import Tensor
 
+from yolov4.layers.yolo import yolo_boxes
 from yolov4.ops.boxes import bbox_similarity, box_convert
 
 IOU_LOSSES = ("mse", "iou", "giou", "diou", "ciou")
@@ -35,7 +36,8 @@ IOU_LOSSES = ("mse", "iou", "giou", "diou", "ciou")
 def yolo_pred_boxes(o4: Tensor, cell_x: Tensor, cell_y: Tensor, anchor_wh: Tensor,
                     grid_wh: Tuple[int, int], net_wh: Tuple[int, int],
                     new_coords: bool) -> Tensor:
-    """Darknet's ``get_yolo_box`` for activated box outputs.
+    """Darknet's ``get_yolo_box`` for activated box outputs (:func:`yolov4.layers.yolo.yolo_boxes`
+    with the anchors in input pixels).
 
     Args:
         o4: ``Tensor[..., 4]`` activated x, y (already scaled by scale_x_y) and w, h.
@@ -46,17 +48,9 @@ def yolo_pred_boxes(o4: Tensor, cell_x: Tensor, cell_y: Tensor, anchor_wh: Tenso
     Returns:
         ``Tensor[..., 4]`` cxcywh normalised to the network input.
     """
-    lw, lh = grid_wh
-    netw, neth = net_wh
-    x = (cell_x + o4[..., 0]) / lw
-    y = (cell_y + o4[..., 1]) / lh
-    if new_coords:
-        w = o4[..., 2] * o4[..., 2] * 4 * anchor_wh[..., 0] / netw
-        h = o4[..., 3] * o4[..., 3] * 4 * anchor_wh[..., 1] / neth
-    else:
-        w = torch.exp(o4[..., 2]) * anchor_wh[..., 0] / netw
-        h = torch.exp(o4[..., 3]) * anchor_wh[..., 1] / neth
-    return torch.stack((x, y, w, h), -1)
+    net = torch.tensor(net_wh, dtype=anchor_wh.dtype, device=anchor_wh.device)
+    return yolo_boxes(o4[..., 0:2], o4[..., 2:4], cell_x, cell_y, grid_wh, anchor_wh / net,
+                      int(new_coords))
 
 
 def dx_box_iou(pred: Tensor, truth: Tensor, kind: str) -> Tensor:
