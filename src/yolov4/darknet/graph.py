@@ -8,8 +8,7 @@ Forward, ``x: Tensor[B, channels, H, W]`` RGB in [0, 1], H and W multiples of ``
 - eval: list (one per ``[yolo]``, cfg order) of decoded ``Tensor[B, A, H_k, W_k, 5+C]``
   (cx, cy, w, h as fractions of the input, objectness, class probabilities);
 - train, or ``net(x, raw=True)``: the same list of **raw** tensors (conv output reshaped, no
-  activation); decode with
-  ``net.yolo_layers[k].decode(raw, (H, W))``;
+  activation); decode with ``net.yolo_layers[k].decode(raw, (H, W))``;
 - a cfg without ``[yolo]`` (classifier) returns ``[last layer output]``.
 
 A ``[route]``/``[shortcut]`` that names a ``[yolo]`` layer receives that layer's input (Darknet
