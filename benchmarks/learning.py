@@ -108,8 +108,9 @@ def part_c(args: argparse.Namespace, out: Path) -> List[Dict[str, Any]]:
     assert default_hyp()["recipe"] == "default"
     rows = []
     for recipe in RECIPES:
+        seeds = args.seeds if recipe == "default" else (args.c_darknet_seeds or args.seeds)
         for mult in args.lr_mults:
-            for seed in range(args.seeds):
+            for seed in range(seeds):
                 row = run(f"c_{recipe}_lr{mult:g}_s{seed}", out, data=args.data,
                           model="yolov4-tiny", weights=str(WEIGHTS),
                           max_batches=args.c_iterations, batch=args.c_batch, size=args.c_size,
@@ -137,7 +138,8 @@ def print_ab(title: str, rows: List[Dict[str, Any]]) -> None:
 
 
 def print_c(rows: List[Dict[str, Any]], args: argparse.Namespace) -> None:
-    print(f"\n### (c) divergences: {args.seeds} seeds x lr x{{{', '.join(f'{m:g}' for m in args.lr_mults)}}}"
+    print(f"\n### (c) divergences: {args.seeds} seeds (recipe=darknet: "
+          f"{args.c_darknet_seeds or args.seeds}) x lr x{{{', '.join(f'{m:g}' for m in args.lr_mults)}}}"
           f" ({args.c_iterations} iterations, batch {args.c_batch}, {args.c_size} px)\n")
     print("| recipe | lr x | diverged | stopped | mean mAP@0.5 | min mAP@0.5 |")
     print("|---|---|---|---|---|---|")
@@ -152,8 +154,8 @@ def print_c(rows: List[Dict[str, Any]], args: argparse.Namespace) -> None:
         sel = [r for r in rows if r["recipe"] == recipe]
         totals[recipe] = (sum(r["diverged"] for r in sel), len(sel),
                           sum(r["mAP50"] for r in sel) / len(sel))
-    (dd, n, dm), (kd, _, km) = totals["default"], totals["darknet"]
-    print(f"\ndivergences: default {dd}/{n}, darknet {kd}/{n}; mean mAP@0.5 default / darknet "
+    (dd, n, dm), (kd, kn, km) = totals["default"], totals["darknet"]
+    print(f"\ndivergences: default {dd}/{n}, darknet {kd}/{kn}; mean mAP@0.5 default / darknet "
           f"{ratio(dm, km)}")
 
 
@@ -169,6 +171,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--lr-mults", type=lambda s: [float(v) for v in s.split(",")],
                     default=[0.5, 1, 2, 4])
+    ap.add_argument("--c-darknet-seeds", type=int, default=0,
+                    help="(c): seeds of the recipe=darknet rows (0 = --seeds)")
     ap.add_argument("--c-iterations", type=int, default=60)
     ap.add_argument("--c-batch", type=int, default=8)
     ap.add_argument("--c-size", type=int, default=256)
