@@ -148,7 +148,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=2, help="Darknet runs")
     ap.add_argument("--ours", type=int, default=1, help="our runs (seeds 0..N-1)")
     ap.add_argument("--out", default="runs/darknet_reference")
-    ap.add_argument("--reuse", action="store_true", help="parse existing Darknet logs")
+    ap.add_argument("--reuse", action="store_true",
+                    help="reuse the runs already recorded in --out (darknetK.json, oursS.json)")
     args = ap.parse_args()
     out, data_dir = Path(args.out).resolve(), Path(args.data).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -174,8 +175,15 @@ def main() -> None:
         runs.append(r)
     darknet_runs = list(runs)
     for seed in range(args.ours):
-        runs.append(ours_run(out, data_dir, cfg, start, args.iterations, args.size, args.batch,
-                             seed))
+        cached = out / f"ours{seed}.json"
+        if args.reuse and cached.exists():
+            r = json.loads(cached.read_text())
+            for key in ("loss", "avg"):
+                r[key] = {int(i): v for i, v in r[key].items()}
+        else:
+            r = ours_run(out, data_dir, cfg, start, args.iterations, args.size, args.batch, seed)
+            cached.write_text(json.dumps(r))
+        runs.append(r)
     points = sorted({1, 5, 10, 20, 30, 50, 93, 100, 150, 200, 250, args.iterations} &
                     set(range(1, args.iterations + 1)))
     print(f"\nfine-tune of yolov4-tiny-custom ({classes} classes) from yolov4-tiny.conv.29, batch "
