@@ -163,9 +163,12 @@ class Trainer:
             if obj_p > 0 or cls_p:
                 heads = head_priors(net, obj_p, cls_p, cfg.get("fresh_layers"))
                 if heads:
+                    pc = class_prior(cls_p, net.yolo_layers[0].classes)
+                    what = [f"objectness p={obj_p:g}" if obj_p > 0 else "",
+                            f"classes p={pc:g}" if pc > 0 else ""]
                     self.log(f"bias priors of the new [yolo] convs (layers "
-                             f"{', '.join(map(str, heads))}): objectness p={obj_p:g}, classes "
-                             f"p={class_prior(cls_p, net.yolo_layers[0].classes):g}")
+                             f"{', '.join(map(str, heads))}): "
+                             + ", ".join(w for w in what if w) + " (Darknet: 0, i.e. p=0.5)")
         if int(cfg.get("freeze_loaded") or 0) and self.frozen:
             self.log(f"the {len(self.frozen)} loaded parameter tensors hold still for the first "
                      f"{int(cfg['freeze_loaded'])} updates (freeze_loaded)")
