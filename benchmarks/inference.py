@@ -69,9 +69,9 @@ from yolov4.darknet.graph import Darknet
 from yolov4.errors import YoloError
 from yolov4.export.onnx import export_onnx
 from yolov4.ops.boxes import box_iou
-from yolov4.ops.winograd import WinogradConv2d
-from yolov4.optimize import optimize_for_inference
-from yolov4.export.openvino import head_grids
+from yolov4.runtime.winograd import WinogradConv2d
+from yolov4.runtime.optimize import optimize_for_inference
+from yolov4.runtime.openvino import head_grids
 from yolov4.postprocess import NmsSettings, flatten_outputs, postprocess, unflatten_outputs
 from yolov4.preprocess import ImageTransform, load_image, preprocess
 
@@ -292,7 +292,7 @@ def bench_model(name: str, cfg: str, weights: Optional[str], size: int, args, tm
 
     runners = {}
     try:
-        from yolov4.export.openvino import OpenVinoRunner
+        from yolov4.runtime.openvino import OpenVinoRunner
         for key, prec in (("openvino", "fp32"), ("openvino-bf16", "bf16"),
                           ("openvino-int8", "int8")):
             if prec == "int8" and args.no_int8:

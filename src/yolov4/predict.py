@@ -257,7 +257,7 @@ class Detector:
         # the OpenVINO runner is compiled below, once the pre-processing is known (int8
         # calibrates with it)
         if optimize:
-            from .optimize import optimize_for_inference
+            from .runtime.optimize import optimize_for_inference
 
             optimize_for_inference(self.net, torch.rand(1, 3, self.height, self.width,
                                                         device=dev), bf16=bf16)
@@ -280,7 +280,7 @@ class Detector:
         except ValueError as err:
             raise YoloError(str(err)) from None
         if engine == "openvino":
-            from .export.openvino import OpenVinoRunner, load_calibration
+            from .runtime.openvino import OpenVinoRunner, load_calibration
 
             calib = None
             if calibration is not None:

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     if args.calibration and args.format != "openvino":
         raise YoloError("--calibration (int8) is available for --format openvino only")
     if args.format == "openvino":
-        from ..export.openvino import require_openvino
+        from ..runtime.openvino import require_openvino
 
         require_openvino()  # before any work: a missing package is a one-line error
     net = load_network(args.model, args.weights, args.classes).eval()
@@ -82,11 +82,11 @@ def run(args: argparse.Namespace) -> int:
         export_onnx(net, out, (w, h), dynamic=args.dynamic, with_nms=args.with_nms,
                     conf=args.conf, iou=args.iou, max_det=args.max_det, mish=args.mish)
     elif args.format == "openvino":
-        from ..export.openvino import export_openvino
+        from ..runtime.openvino import export_openvino
 
         calib = None
         if args.calibration:
-            from ..export.openvino import load_calibration
+            from ..runtime.openvino import load_calibration
 
             calib = load_calibration(args.calibration, (w, h),
                                      letterbox=bool(net.sections[0].get_int("letter_box", 0)))

@@ -27,8 +27,8 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import YoloError
+from ..export.onnx import export_onnx
 from ..postprocess import unflatten_outputs
-from .onnx import export_onnx
 
 PathLike = Union[str, "os.PathLike[str]"]
 PRECISIONS = ("fp32", "bf16", "int8")

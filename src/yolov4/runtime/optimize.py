@@ -16,8 +16,8 @@ All keep fp32 results within ~1e-5 relative of the plain network (checked in tes
   uses) with Darknet's ``leaky``/``relu``/``logistic``/``swish`` fused into the convolution;
   bit-identical outputs, 16-22% faster networks here (CPU, fp32 only);
 - **Winograd F(6x6, 3x3) / F(4x4, 3x3) / F(2x2, 3x3)** for the 3x3 stride-1 convolutions
-  that measure faster on this machine (:mod:`yolov4.ops.winograd`), with the activation fused;
-  on by default when the compiled transforms (:mod:`yolov4.ops.winograd_native`, built at
+  that measure faster on this machine (:mod:`yolov4.runtime.winograd`), with the activation fused;
+  on by default when the compiled transforms (:mod:`yolov4.runtime.winograd_native`, built at
   install) are present; they run yolov4-tiny's 3x3 layers in 0.34-0.75x of the packed
   kernels' time with hot caches, 0.42-0.92x with cold ones (``benchmarks/winograd_layers.py``);
 - convolutions that feed a ``[route]`` write straight into its concatenation
@@ -204,11 +204,11 @@ def plan_inplace_routes(net: nn.Module) -> int:
     """Let convolutions write their output straight into the ``[route]`` concatenation that
     reads it (inference only; sets ``net.route_targets``, which the forward pass follows in
     eval mode). Eligible: a ``ConvBNAct`` whose BatchNorm and activation are folded into a
-    :class:`~yolov4.ops.winograd.WinogradConv2d` (which writes into a channel slice), read
+    :class:`~yolov4.runtime.winograd.WinogradConv2d` (which writes into a channel slice), read
     by an ungrouped route of several layers — the first such route when several read it. The
     route copies only its other parts, instead of concatenating all of them. Returns how many
     convolutions write in place."""
-    from .ops.winograd import WinogradConv2d
+    from .winograd import WinogradConv2d
 
     specs = getattr(net, "specs", None)
     if specs is None:
@@ -241,8 +241,8 @@ def optimize_for_inference(net: nn.Module, example: Optional[Tensor] = None, *,
             and to time the Winograd candidates (both skipped without it).
         winograd: time Winograd F(6x6)/F(4x4)/F(2x2) against the packed direct kernel for every
             3x3 stride-1 convolution and keep it where it is faster
-            (:func:`yolov4.ops.winograd_tune.winograd_autotune`; a few seconds once).
-            None (default): on when the compiled kernels (:mod:`yolov4.ops.winograd_native`)
+            (:func:`yolov4.runtime.winograd_tune.winograd_autotune`; a few seconds once).
+            None (default): on when the compiled kernels (:mod:`yolov4.runtime.winograd_native`)
             are built.
         bf16: run in bfloat16 (:func:`to_bfloat16`; reduced precision — feed
             ``x.to(net.input_dtype)``); Winograd is skipped then.
@@ -256,7 +256,7 @@ def optimize_for_inference(net: nn.Module, example: Optional[Tensor] = None, *,
     net.eval()
     on_device = next(net.parameters(), torch.empty(0)).device
     if bf16 and on_device.type == "cpu" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
-        from .errors import YoloError
+        from ..errors import YoloError
         raise YoloError("bf16 inference on this CPU is not supported by PyTorch's oneDNN "
                         "kernels (they need AVX512-BF16, AVX-NE-CONVERT or AVX512BW/VL/DQ): run "
                         "fp32, or engine='openvino' with bf16")
@@ -271,11 +271,11 @@ def optimize_for_inference(net: nn.Module, example: Optional[Tensor] = None, *,
         if example is not None:
             example = example.to(torch.bfloat16)
     if winograd is None:
-        from .ops import winograd_native
+        from . import winograd_native
 
         winograd = winograd_native.available()
     if winograd and example is not None:
-        from .ops.winograd_tune import winograd_autotune
+        from .winograd_tune import winograd_autotune
 
         x = example.contiguous(memory_format=torch.channels_last) if channels_last else example
         with torch.inference_mode():

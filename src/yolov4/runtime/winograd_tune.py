@@ -1,7 +1,7 @@
 """Choosing where Winograd convolutions pay off on this machine, by timing.
 
 :func:`winograd_autotune` swaps a 3x3 stride-1 convolution of a network for
-:class:`~yolov4.ops.winograd.WinogradConv2d` (tile size and product engine chosen per layer
+:class:`~yolov4.runtime.winograd.WinogradConv2d` (tile size and product engine chosen per layer
 shape) only where that is measured faster, and keeps the set of swaps under which the whole
 network runs fastest. The direct convolution it competes with is the pre-packed oneDNN kernel
 :func:`yolov4.optimize.pack_convolutions` would run.
@@ -195,7 +195,7 @@ def _candidates(x: Tensor):
     """The (tile, gemm) pairs :func:`winograd_autotune` times for input ``x``: F(6x6) /
     F(4x4) / F(2x2) with ``torch.bmm`` or oneDNN products in the native path, F(4x4) / F(2x2)
     with ``torch.bmm`` in the torch fallback."""
-    from ..optimize import packing_available
+    from .optimize import packing_available
 
     if not winograd_native.supports(x):
         return [(4, "bmm"), (2, "bmm")]
@@ -218,7 +218,7 @@ def _packed(conv: nn.Conv2d, x: Tensor, slope: Optional[float] = None) -> nn.Mod
     """The direct convolution Winograd competes with: the pre-packed oneDNN kernel that
     :func:`yolov4.optimize.pack_convolutions` would use (fp32 CPU; ``slope``: leaky ReLU fused
     as it would be), else ``conv`` itself (followed by the activation)."""
-    from ..optimize import PackedConv2d, packing_available
+    from .optimize import PackedConv2d, packing_available
 
     if packing_available() and x.device.type == "cpu" and x.dtype == torch.float32 \
             and conv.padding_mode == "zeros":
