@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         export_onnx(net, out, (w, h), dynamic=args.dynamic, with_nms=args.with_nms,
                     conf=args.conf, iou=args.iou, max_det=args.max_det, mish=args.mish)
     elif args.format == "openvino":
-        from ..runtime.openvino import export_openvino
+        from ..export.openvino import export_openvino
 
         calib = None
         if args.calibration:

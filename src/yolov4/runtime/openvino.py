@@ -1,25 +1,26 @@
-"""OpenVINO: IR export (``.xml`` + ``.bin``) and a CPU runner with the ``Darknet`` output contract.
+"""OpenVINO CPU runner with the ``Darknet`` output contract, and the helpers it shares with
+the IR export (:func:`yolov4.export.openvino.export_openvino`).
 
 The model goes through our ONNX export (:func:`yolov4.export.onnx.export_onnx`, the graph of
-:class:`yolov4.export.module.ExportModule`) and OpenVINO's ONNX reader, so the IR has the same
-input ``images: float32[B, 3, H, W]`` (RGB, [0, 1]) and output ``predictions: float32[B, N, 5 + C]``
-(or ``detections[K, 7]`` with ``with_nms``). OpenVINO fuses the exported Softplus -> Tanh -> Mul
+:class:`yolov4.export.module.ExportModule`) and OpenVINO's ONNX reader (:func:`to_openvino`),
+so it has the input ``images: float32[B, 3, H, W]`` (RGB, [0, 1]) and the output
+``predictions: float32[B, N, 5 + C]``. OpenVINO fuses the exported Softplus -> Tanh -> Mul
 back into one Mish and runs convolutions with its own CPU kernels; with
 ``precision="bf16"`` (CPUs with AVX512-BF16 or AMX) it computes in bfloat16 and returns fp32;
 ``precision="int8"`` quantises the model after training with NNCF (optional package ``nncf``):
 8-bit weights per channel and activations calibrated on a few images of the target domain
-(:func:`quantize_int8`).
+(:func:`quantize_int8`, images read by :func:`load_calibration`).
 
-:class:`OpenVinoRunner` makes an OpenVINO model a drop-in for ``net(x)`` in eval mode: it maps
-``Tensor[B, 3, H, W]`` to one ``Tensor[B, A, h, w, 5 + C]`` per [yolo] layer (decoded, as
-``Darknet`` returns them), so :func:`yolov4.postprocess.postprocess` and the ``Detector`` use it
-unchanged. ``openvino`` is an optional dependency (``pip install 'yolov4[openvino]'``).
+:class:`OpenVinoRunner` has the call contract of :class:`yolov4.runtime.runner.TorchRunner`:
+``Tensor[B, 3, H, W]`` float32 in, one decoded float32 ``Tensor[B, A, h, w, 5 + C]`` per [yolo]
+layer out (as ``Darknet`` returns them in eval mode), so :func:`yolov4.postprocess.postprocess`
+and the ``Detector`` use it unchanged. ``openvino`` is an optional dependency
+(``pip install 'yolov4[openvino]'``).
 """
 from __future__ import annotations
 
 import os
 import tempfile
-from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -30,7 +31,6 @@ from ..errors import YoloError
 from ..export.onnx import export_onnx
 from ..postprocess import unflatten_outputs
 
-PathLike = Union[str, "os.PathLike[str]"]
 PRECISIONS = ("fp32", "bf16", "int8")
 
 
@@ -61,29 +61,6 @@ def to_openvino(net: nn.Module, size: Tuple[int, int], *, dynamic: bool = False,
                            mish="softplus")
         # read_model copies the weights into the model: the temporary file can go
         return ov.Core().read_model(path)
-
-
-def export_openvino(net: nn.Module, path: PathLike, size: Tuple[int, int], *,
-                    dynamic: bool = False, with_nms: bool = False, conf: float = 0.25,
-                    iou: float = 0.45, max_det: int = 300,
-                    calibration: Optional[Sequence[Tensor]] = None) -> Tuple[str, str]:
-    """Write ``net`` as OpenVINO IR; returns ``(xml, bin)`` paths.
-
-    ``path`` may end in ``.xml`` or have no suffix (``.xml``/``.bin`` are added). Weights are
-    fp32 (the precision used at run time is chosen when the IR is compiled,
-    ``INFERENCE_PRECISION_HINT``), or int8 when ``calibration`` inputs are given
-    (:func:`quantize_int8`).
-    """
-    ov = require_openvino()
-    model = to_openvino(net, size, dynamic=dynamic, with_nms=with_nms, conf=conf, iou=iou,
-                        max_det=max_det)
-    if calibration is not None:
-        model = quantize_int8(model, calibration)
-    p = Path(os.fspath(path))
-    xml = p if p.suffix == ".xml" else p.with_name(p.name + ".xml")
-    xml.parent.mkdir(parents=True, exist_ok=True)
-    ov.save_model(model, str(xml), compress_to_fp16=False)
-    return str(xml), str(xml.with_suffix(".bin"))
 
 
 def quantize_int8(model: Any, calibration: Sequence[Tensor], *, fast_bias_correction: bool = True
