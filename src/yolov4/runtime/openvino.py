@@ -173,4 +173,7 @@ class OpenVinoRunner:
         return np.array(req.get_output_tensor(0).data)  # copy: the request reuses its buffer
 
     def __call__(self, x: Union[Tensor, np.ndarray]) -> List[Tensor]:
+        """The runner contract (:class:`yolov4.runtime.runner.TorchRunner`): ``x``
+        ``Tensor[B, 3, H, W]`` float32 (any device) -> one float32 ``Tensor[B, A, h, w, 5 + C]``
+        per [yolo] layer."""
         return unflatten_outputs(torch.from_numpy(self.predictions(x)), self.grids)

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import winograd_native
+from .packed import packing_available
 
 #: F(4x4, 3x3) matrices: interpolation points 0, ±1, ±2, ∞ (6x6 input tiles, 36 products).
 _BT4 = torch.tensor([[4, 0, -5, 0, 1, 0],
@@ -103,12 +104,9 @@ class WinogradConv2d(nn.Module):
             raise ValueError(f"Winograd tile must be 6, 4 or 2, got {tile}")
         if gemm not in ("bmm", "onednn"):
             raise ValueError(f"Winograd gemm must be 'bmm' or 'onednn', got {gemm!r}")
-        if gemm == "onednn":
-            from .optimize import packing_available
-
-            if not packing_available():
-                raise ValueError("Winograd gemm='onednn' needs PyTorch's oneDNN "
-                                 "packed-convolution ops, which this build lacks")
+        if gemm == "onednn" and not packing_available():
+            raise ValueError("Winograd gemm='onednn' needs PyTorch's oneDNN "
+                             "packed-convolution ops, which this build lacks")
         bt, g, at = _MATRICES[tile]
         n = tile + 2  # input tile size
         w = conv.weight.detach().double()  # [O, I, 3, 3]
