@@ -19,8 +19,9 @@ from typing import Optional, Sequence, Tuple, Union
 
 from torch import Tensor, nn
 
-from ..runtime.openvino import (PRECISIONS, OpenVinoRunner, head_grids, load_calibration,  # noqa: F401
-                                quantize_int8, require_openvino, to_openvino)
+from ..runtime.openvino import (PRECISIONS, OpenVinoRunner,  # noqa: F401 (re-exported)
+                                head_grids, load_calibration, quantize_int8,
+                                require_openvino, to_openvino)
 
 PathLike = Union[str, "os.PathLike[str]"]
 
