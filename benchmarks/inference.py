@@ -11,16 +11,16 @@ batch 1 after warm-up of:
 - ``eager``: our ``Darknet``, BatchNorm fused, fp32, NCHW;
 - ``channels_last``: the same in channels-last memory format;
 - ``onnxruntime``: ONNX export (with decode) in ONNX Runtime, fp32;
-- ``optimized``: ``yolov4.optimize.optimize_for_inference`` with its defaults — channels-last,
-  Mish via one sigmoid compiled by ``torch.compile`` into one loop, pre-packed oneDNN
-  convolutions with fused activations, Winograd F(6x6)/F(4x4)/F(2x2) 3x3 convolutions
+- ``optimized``: ``yolov4.runtime.optimize.optimize_for_inference`` with its defaults —
+  channels-last, Mish via one sigmoid compiled by ``torch.compile`` into one loop, pre-packed
+  oneDNN convolutions with fused activations, Winograd F(6x6)/F(4x4)/F(2x2) 3x3 convolutions
   (compiled transforms, products by ``torch.bmm`` or oneDNN) where the autotune measures them
   faster, convolutions writing straight into route concatenations; fp32;
 - ``optimized-direct``: the same without Winograd (every convolution the packed oneDNN one);
 - ``bf16``: the same network cast to bfloat16 (decode in fp32);
 - ``ort-int8``: ONNX Runtime with static int8 QDQ quantisation (per-channel weights,
   calibrated on the shared photos, head convolutions and the decode left in fp32);
-- ``openvino`` / ``openvino-bf16``: ``yolov4.export.openvino.OpenVinoRunner`` (the ONNX graph
+- ``openvino`` / ``openvino-bf16``: ``yolov4.runtime.openvino.OpenVinoRunner`` (the ONNX graph
   compiled by OpenVINO for the CPU, inference precision fp32 / bf16), when ``openvino`` is
   installed (``pip install -e '.[openvino]'``);
 - ``openvino-int8``: the same after NNCF post-training int8 quantisation calibrated on the
@@ -69,9 +69,9 @@ from yolov4.darknet.graph import Darknet
 from yolov4.errors import YoloError
 from yolov4.export.onnx import export_onnx
 from yolov4.ops.boxes import box_iou
-from yolov4.ops.winograd import WinogradConv2d
-from yolov4.optimize import optimize_for_inference
-from yolov4.export.openvino import head_grids
+from yolov4.runtime.winograd import WinogradConv2d
+from yolov4.runtime.optimize import optimize_for_inference
+from yolov4.runtime.openvino import head_grids
 from yolov4.postprocess import NmsSettings, flatten_outputs, postprocess, unflatten_outputs
 from yolov4.preprocess import ImageTransform, load_image, preprocess
 
@@ -292,7 +292,7 @@ def bench_model(name: str, cfg: str, weights: Optional[str], size: int, args, tm
 
     runners = {}
     try:
-        from yolov4.export.openvino import OpenVinoRunner
+        from yolov4.runtime.openvino import OpenVinoRunner
         for key, prec in (("openvino", "fp32"), ("openvino-bf16", "bf16"),
                           ("openvino-int8", "int8")):
             if prec == "int8" and args.no_int8:

@@ -68,7 +68,7 @@ def build(engine: str, cfg: str, weights: str, size: int, threads: int, tmp: str
     net.load_weights(weights)
     net.eval().fuse()
     if engine in ("optimized", "optimized-direct"):
-        from yolov4.optimize import optimize_for_inference
+        from yolov4.runtime.optimize import optimize_for_inference
 
         with torch.inference_mode():
             optimize_for_inference(net, x, winograd=None if engine == "optimized" else False)
@@ -90,7 +90,7 @@ def build(engine: str, cfg: str, weights: str, size: int, threads: int, tmp: str
         feed = {"images": x.numpy()}
         return lambda: sess.run(None, feed)
     if engine == "openvino":
-        from yolov4.export.openvino import OpenVinoRunner
+        from yolov4.runtime.openvino import OpenVinoRunner
 
         runner = OpenVinoRunner(net, (size, size), threads=threads)
         return lambda: runner(x)

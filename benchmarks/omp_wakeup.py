@@ -40,7 +40,7 @@ def worker(runs: int) -> dict:
     import torch
 
     from yolov4.darknet.graph import Darknet
-    from yolov4.optimize import optimize_for_inference
+    from yolov4.runtime.optimize import optimize_for_inference
 
     out = {}
     a, b = torch.randn(64, 64), torch.randn(64, 64)

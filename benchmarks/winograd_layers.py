@@ -1,7 +1,7 @@
 """Per-layer fp32 latency of yolov4-tiny-416's stride-1 3x3 convolutions: the pre-packed oneDNN
 direct kernel (what ``optimize_for_inference`` runs without Winograd) against our Winograd
-convolutions — the torch-level transforms (``yolov4.ops.winograd``'s fallback, F(4x4)) and
-the compiled ones (``yolov4.ops.winograd_native``: input transform, the products, output
+convolutions — the torch-level transforms (``yolov4.runtime.winograd``'s fallback, F(4x4)) and
+the compiled ones (``yolov4.runtime.winograd_native``: input transform, the products, output
 transform), F(6x6, 3x3), F(4x4, 3x3) and F(2x2, 3x3), with the products as one ``torch.bmm``
 ("b") or one oneDNN grouped 1x1 convolution ("o"). Every Winograd output is checked against
 the direct one. Leaky ReLU is fused in both, as in the network. ``--cold`` evicts the caches
@@ -24,9 +24,9 @@ import time  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from yolov4.ops import winograd_native  # noqa: E402
-from yolov4.ops.winograd import WinogradConv2d  # noqa: E402
-from yolov4.ops.winograd_tune import _cache_bytes, _packed  # noqa: E402
+from yolov4.runtime import winograd_native  # noqa: E402
+from yolov4.runtime.winograd import WinogradConv2d  # noqa: E402
+from yolov4.runtime.winograd_tune import _cache_bytes, _packed  # noqa: E402
 
 #: (C_in, C_out, H = W, how many layers of that shape) of yolov4-tiny-416's stride-1 3x3 convs.
 SHAPES = [(64, 64, 104, 1), (32, 32, 104, 2), (128, 128, 52, 1), (64, 64, 52, 2),

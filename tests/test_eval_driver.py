@@ -53,7 +53,7 @@ def test_training_log_names_the_val_command(tmp_path):
 
 def test_val_runs_the_openvino_engine(trained, monkeypatch):
     pytest.importorskip("openvino")
-    from yolov4.export import openvino as ov
+    from yolov4.runtime import openvino as ov
 
     res, val_set = trained
     calls = []

@@ -13,7 +13,8 @@ from yolov4.darknet.cfg import parse_cfg_text
 from yolov4.darknet.graph import Darknet
 from yolov4.errors import YoloError
 from yolov4.export.onnx import export_onnx
-from yolov4.export.openvino import OpenVinoRunner, export_openvino
+from yolov4.export.openvino import export_openvino
+from yolov4.runtime.openvino import OpenVinoRunner
 from yolov4.predict import Detector
 from test_export import _random_net
 from test_predict import TINY_CFG

@@ -12,8 +12,9 @@ from yolov4.darknet.cfg import parse_cfg_text
 from yolov4.darknet.graph import Darknet
 import pytest
 
-from yolov4.optimize import (FastMish, PackedConv2d, compiled_mish, fast_mish,
-                             optimize_for_inference, packing_available, replace_mish)
+from yolov4.runtime.mish import FastMish, compiled_mish, fast_mish, replace_mish
+from yolov4.runtime.optimize import optimize_for_inference
+from yolov4.runtime.packed import PackedConv2d, packing_available
 from yolov4.predict import Detector
 from test_predict import TINY_CFG
 
@@ -135,13 +136,13 @@ def test_upsample_keeps_channels_last():
     assert got.is_contiguous(memory_format=torch.channels_last)
 
 
-@pytest.mark.skipif(not __import__("yolov4.ops.winograd_native", fromlist=["x"]).available(),
+@pytest.mark.skipif(not __import__("yolov4.runtime.winograd_native", fromlist=["x"]).available(),
                     reason="native Winograd not built")
 def test_inplace_routes_same_outputs(shared_darknet):
     """Winograd convs writing into their route's concatenation: bit-identical to the same
     network concatenating, and within fp32 rounding of the plain network."""
-    from yolov4.ops.winograd_tune import winograd_autotune
-    from yolov4.optimize import plan_inplace_routes
+    from yolov4.runtime.winograd_tune import winograd_autotune
+    from yolov4.runtime.routes import plan_inplace_routes
 
     cfg = shared_darknet / "weights" / "yolov4-tiny.cfg"
     plain = Darknet.from_cfg(str(cfg))

@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from yolov4.ops.winograd import WinogradConv2d, eligible, winograd_convert
-from yolov4.ops.winograd_tune import winograd_autotune
+from yolov4.runtime.winograd import WinogradConv2d, eligible, winograd_convert
+from yolov4.runtime.winograd_tune import winograd_autotune
 
 
 @pytest.mark.parametrize("c,o,h,w", [(8, 16, 12, 12), (5, 7, 13, 10), (32, 32, 1, 1), (3, 4, 7, 9)])
@@ -47,13 +47,13 @@ def test_no_bias_and_conversion_rules():
         assert winograd_autotune(net, x, runs=1, min_channels=3) == 0  # already converted
 
 
-# --- the compiled transforms (yolov4.ops.winograd_native), against F.conv2d + leaky ReLU ---
+# --- the compiled transforms (yolov4.runtime.winograd_native), against F.conv2d + leaky ReLU ---
 
 import sys  # noqa: E402
 
 import torch.nn.functional as F  # noqa: E402
 
-from yolov4.ops import winograd_native  # noqa: E402
+from yolov4.runtime import winograd_native  # noqa: E402
 
 native = pytest.mark.skipif(not winograd_native.available(), reason="native Winograd not built")
 

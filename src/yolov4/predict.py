@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -33,10 +33,9 @@ from .errors import DataError, WeightsError, YoloError
 from .names import default_names, read_names
 from .postprocess import NmsSettings, nms_settings_from_sections, postprocess
 from .preprocess import RESIZE_KINDS, ImageTransform, as_rgb_image, load_image, preprocess
+from .runtime.runner import ENGINES, Runner, check_engine_options, make_runner  # noqa: F401
 from .sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES, is_video, open_video, resolve_images  # noqa: F401
 
-#: Inference engines of :class:`Detector`.
-ENGINES = ("torch", "openvino")
 PathLike = Union[str, "os.PathLike[str]"]
 Size = Union[int, Tuple[int, int], Sequence[int]]
 
@@ -195,19 +194,24 @@ class Detector:
         agnostic, max_det, multi_label, sigma: see :class:`yolov4.postprocess.NmsSettings`.
         fuse: fold BatchNorm into convolutions for inference (Darknet does too).
         classes: override the cfg's class count (cfg/name models only).
-        optimize: CPU speed-ups of :func:`yolov4.optimize.optimize_for_inference` (fast Mish,
-            channels-last, pre-packed oneDNN convs with fused activations; fp32 results equal
-            within ~1e-5).
+        optimize: CPU speed-ups of :func:`yolov4.runtime.optimize.optimize_for_inference`
+            (fast Mish, channels-last, pre-packed oneDNN convs with fused activations, Winograd
+            where measured faster; fp32 results equal within ~1e-5).
         bf16: run the network in bfloat16 (reduced precision; CPUs with AVX512-BF16/AMX):
             with ``optimize`` in torch (~1.6x faster again, the box decode stays fp32), or with
             ``engine="openvino"`` as OpenVINO's inference precision.
         engine: ``"torch"`` (default) or ``"openvino"``: the network compiled by OpenVINO for
-            the CPU (:class:`yolov4.export.openvino.OpenVinoRunner`; optional dependency; the
+            the CPU (:class:`yolov4.runtime.openvino.OpenVinoRunner`; optional dependency; the
             fastest CPU path for Mish models, see ``benchmarks/RESULTS.md``). Pre- and
             post-processing are the same for both.
         calibration: with ``engine="openvino"``: images (path, directory, glob or list of
             paths) to calibrate int8 quantisation with NNCF (optional package ``nncf``); a few
             dozen of the target domain. Selects int8.
+
+    Attributes:
+        net: the network; runner: the engine that runs it (see :mod:`yolov4.runtime.runner`:
+            ``runner(Tensor[B, 3, H, W] float32)`` -> decoded float32 outputs), chosen by
+            :func:`yolov4.runtime.runner.make_runner`.
     """
 
     def __init__(self, model: Union[str, PathLike, nn.Module], weights: Optional[PathLike] = None,
@@ -220,11 +224,7 @@ class Detector:
                  optimize: bool = False, bf16: bool = False, engine: str = "torch",
                  calibration: Any = None) -> None:
         dev = torch.device(device)
-        if engine not in ENGINES:
-            raise YoloError(f"engine must be one of {ENGINES}, got '{engine}'")
-        if engine == "openvino" and (dev.type != "cpu" or optimize):
-            raise YoloError("engine 'openvino' runs on the CPU and replaces optimize=True; "
-                            "drop device/optimize")
+        check_engine_options(engine, dev, optimize=optimize, bf16=bf16, calibration=calibration)
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise YoloError("device 'cuda' requested but CUDA is not available")
         if resize not in RESIZE_KINDS:
@@ -250,20 +250,6 @@ class Detector:
                                 f"{self.classes} classes")
         self.width, self.height = _input_size(size, net)
         self.engine = engine
-        self.runner: Callable[[torch.Tensor], List[torch.Tensor]] = self.net
-        if calibration is not None and (engine != "openvino" or bf16):
-            raise YoloError("calibration images select OpenVINO int8: use engine='openvino' "
-                            "without bf16")
-        # the OpenVINO runner is compiled below, once the pre-processing is known (int8
-        # calibrates with it)
-        if optimize:
-            from .optimize import optimize_for_inference
-
-            optimize_for_inference(self.net, torch.rand(1, 3, self.height, self.width,
-                                                        device=dev), bf16=bf16)
-        elif bf16 and engine != "openvino":
-            raise YoloError("bf16 inference needs optimize=True (--optimize) or engine='openvino' "
-                            "(--engine openvino)")
         sections = getattr(net, "sections", [])
         cfg_kind, cfg_beta = nms_settings_from_sections(sections)
         kind = cfg_kind if nms is None else nms
@@ -279,16 +265,10 @@ class Detector:
                                         multi_label=multi_label)
         except ValueError as err:
             raise YoloError(str(err)) from None
-        if engine == "openvino":
-            from .export.openvino import OpenVinoRunner, load_calibration
-
-            calib = None
-            if calibration is not None:
-                calib = load_calibration(calibration, (self.width, self.height),
-                                         letterbox=self.letterbox, resize_kind=self.resize)
-            self.runner = OpenVinoRunner(self.net, (self.width, self.height), calibration=calib,
-                                         precision="int8" if calib else
-                                         ("bf16" if bf16 else "fp32"))
+        # last: the runner is built once the pre-processing is known (int8 calibrates with it)
+        self.runner: Runner = make_runner(self.net, engine, (self.width, self.height),
+                                          optimize=optimize, bf16=bf16, calibration=calibration,
+                                          letterbox=self.letterbox, resize=self.resize)
 
     # ------------------------------------------------------------------ core
     def preprocess(self, images: Sequence[np.ndarray]) -> Tuple[Tensor, List[ImageTransform]]:
@@ -302,14 +282,11 @@ class Detector:
             transforms.append(t)
         return torch.stack(inputs).to(self.device), transforms
 
-    @torch.inference_mode()
     def forward(self, batch: Tensor) -> List[Tensor]:
-        """The engine on a batch from :meth:`preprocess`: one decoded ``Tensor[B, A*H*W, 5 + C]``
-        per [yolo] layer (xywh input pixels, objectness, class probabilities), float32."""
-        if getattr(self.net, "channels_last", False):
-            batch = batch.contiguous(memory_format=torch.channels_last)
-        batch = batch.to(getattr(self.net, "input_dtype", torch.float32))
-        return [o.float() for o in self.runner(batch)]
+        """The engine (:attr:`runner`) on a batch ``Tensor[B, 3, h, w]`` float32 from
+        :meth:`preprocess`: one decoded float32 ``Tensor[B, A, H, W, 5 + C]`` per [yolo] layer
+        (cx, cy, w, h as fractions of the input, objectness, class probabilities)."""
+        return self.runner(batch)
 
     def postprocess(self, outputs: List[Tensor], transforms: Sequence[ImageTransform]
                     ) -> List[Tuple[Tensor, Tensor, Tensor]]:

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     if args.calibration and args.format != "openvino":
         raise YoloError("--calibration (int8) is available for --format openvino only")
     if args.format == "openvino":
-        from ..export.openvino import require_openvino
+        from ..runtime.openvino import require_openvino
 
         require_openvino()  # before any work: a missing package is a one-line error
     net = load_network(args.model, args.weights, args.classes).eval()
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
 
         calib = None
         if args.calibration:
-            from ..export.openvino import load_calibration
+            from ..runtime.openvino import load_calibration
 
             calib = load_calibration(args.calibration, (w, h),
                                      letterbox=bool(net.sections[0].get_int("letter_box", 0)))

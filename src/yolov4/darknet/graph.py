@@ -122,8 +122,9 @@ class Darknet(nn.Module):
         self.header = (0, 2, 5)
         self.iteration = 0
         self.fused = False
-        # inference only (yolov4.optimize.plan_inplace_routes): layer -> (route, channel offset,
-        # route channels) for outputs written straight into a slice of a route's concatenation
+        # inference only (yolov4.runtime.routes.plan_inplace_routes): layer -> (route, channel
+        # offset, route channels) for outputs written straight into a slice of a route's
+        # concatenation
         self.route_targets: Dict[int, Tuple[int, int, int]] = {}
 
     # -- construction ---------------------------------------------------------------------

@@ -1,10 +1,10 @@
 """Choosing where Winograd convolutions pay off on this machine, by timing.
 
 :func:`winograd_autotune` swaps a 3x3 stride-1 convolution of a network for
-:class:`~yolov4.ops.winograd.WinogradConv2d` (tile size and product engine chosen per layer
+:class:`~yolov4.runtime.winograd.WinogradConv2d` (tile size and product engine chosen per layer
 shape) only where that is measured faster, and keeps the set of swaps under which the whole
 network runs fastest. The direct convolution it competes with is the pre-packed oneDNN kernel
-:func:`yolov4.optimize.pack_convolutions` would run.
+:func:`yolov4.runtime.packed.pack_convolutions` would run.
 """
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import winograd_native
+from .packed import PackedConv2d, packing_available
 from .winograd import WinogradConv2d, eligible
+
 
 class _Layer(NamedTuple):
     """One eligible convolution while :func:`winograd_autotune` decides."""
@@ -58,12 +60,13 @@ def winograd_autotune(module: nn.Module, example: Tensor, runs: int = 5,
     """Replace an eligible conv only where Winograd is measured faster on this machine.
 
     Runs ``module(example)`` once to record each eligible conv's input; for each, times the
-    direct convolution (pre-packed by oneDNN, as :func:`yolov4.optimize.pack_convolutions`
-    would run it) against every Winograd candidate (:func:`_candidates`: F(6x6) / F(4x4) /
-    F(2x2), products by ``torch.bmm`` or oneDNN, in the native path; F(4x4) / F(2x2) in the
-    torch fallback), alternately, median of ``runs``, both with the block's leaky/relu fused,
-    and notes the fastest candidate's time as a ratio of the direct time. Each ``margin``
-    proposes the set of layers whose ratio is below it; the whole network is then timed with
+    direct convolution (pre-packed by oneDNN, as
+    :func:`yolov4.runtime.packed.pack_convolutions` would run it) against every Winograd
+    candidate (:func:`_candidates`: F(6x6) / F(4x4) / F(2x2), products by ``torch.bmm`` or
+    oneDNN, in the native path; F(4x4) / F(2x2) in the torch fallback), alternately, median
+    of ``runs``, both with the block's leaky/relu fused, and notes the fastest candidate's
+    time as a ratio of the direct time. Each ``margin`` proposes the set of layers whose ratio
+    is below it; the whole network is then timed with
     each distinct set and with none (round-robin, median of ``runs``), and the fastest is
     kept: per-layer wins do not always add up (caches, layouts), and a margin that suits one
     machine does not suit the next. A margin above 1 forces its set (tests). A fused
@@ -195,8 +198,6 @@ def _candidates(x: Tensor):
     """The (tile, gemm) pairs :func:`winograd_autotune` times for input ``x``: F(6x6) /
     F(4x4) / F(2x2) with ``torch.bmm`` or oneDNN products in the native path, F(4x4) / F(2x2)
     with ``torch.bmm`` in the torch fallback."""
-    from ..optimize import packing_available
-
     if not winograd_native.supports(x):
         return [(4, "bmm"), (2, "bmm")]
     gemms = ("bmm", "onednn") if packing_available() else ("bmm",)
@@ -216,10 +217,8 @@ class _ConvAct(nn.Module):
 
 def _packed(conv: nn.Conv2d, x: Tensor, slope: Optional[float] = None) -> nn.Module:
     """The direct convolution Winograd competes with: the pre-packed oneDNN kernel that
-    :func:`yolov4.optimize.pack_convolutions` would use (fp32 CPU; ``slope``: leaky ReLU fused
-    as it would be), else ``conv`` itself (followed by the activation)."""
-    from ..optimize import PackedConv2d, packing_available
-
+    :func:`yolov4.runtime.packed.pack_convolutions` would use (fp32 CPU; ``slope``: leaky
+    ReLU fused as it would be), else ``conv`` itself (followed by the activation)."""
     if packing_available() and x.device.type == "cpu" and x.dtype == torch.float32 \
             and conv.padding_mode == "zeros":
         if slope is None:

@@ -2,12 +2,12 @@
  * Winograd F(6x6, 3x3), F(4x4, 3x3) and F(2x2, 3x3) transforms for fp32 channels-last
  * tensors.
  *
- * Built by setup.py as the optional extension ``yolov4.ops._winograd_native`` and called
- * through ctypes by ``yolov4/ops/winograd_native.py`` (plain C + OpenMP, no Python headers).
+ * Built by setup.py as the optional extension ``yolov4.runtime._winograd_native`` and called
+ * through ctypes by ``yolov4/runtime/winograd_native.py`` (plain C + OpenMP, no Python headers).
  *
  * An m x m output tile of a 3x3, stride-1, padding-1 convolution is Y = A^T [U . (B^T d B)] A
  * over the (m+2) x (m+2) input tile d whose top-left pixel is (m*ty - 1, m*tx - 1), with
- * U = G g G^T; the matrices are those of yolov4/ops/winograd.py. P = (m+2)^2 products.
+ * U = G g G^T; the matrices are those of yolov4/runtime/winograd.py. P = (m+2)^2 products.
  *
  * Layouts (fp32):
  *   x   input pixels x[b*sxb + y*sxy + x*sxx + c], c < C: channel stride 1 (channels-last

@@ -8,7 +8,7 @@ instead of 324 (5.1x), F(2x2, 3x3) 16 instead of 36 (2.25x, with the smallest tr
 weights). fp32 error stays around 1e-5 relative, like OpenCV DNN's own Winograd kernels.
 
 Two implementations of the same arithmetic: the transforms compiled in C
-(:mod:`yolov4.ops.winograd_native`, built at install time; fp32 channels-last CPU tensors,
+(:mod:`yolov4.runtime.winograd_native`, built at install time; fp32 channels-last CPU tensors,
 F(6x6)/F(4x4)/F(2x2), with the bias and a leaky/relu activation fused into the output
 transform, the products by ``torch.bmm`` or a oneDNN grouped 1x1 convolution) — 0.34-0.75x
 of the pre-packed oneDNN direct kernels' time on yolov4-tiny's 3x3 layers here with hot
@@ -19,7 +19,7 @@ direct).
 :func:`winograd_convert` swaps every eligible ``nn.Conv2d`` of a module (3x3, stride 1,
 dilation 1, groups 1, padding 1, enough channels to pay off) for :class:`WinogradConv2d`;
 the weights are transformed once. Inference only (no autograd through the transform caches).
-:func:`yolov4.ops.winograd_tune.winograd_autotune` swaps only where it measures a gain.
+:func:`yolov4.runtime.winograd_tune.winograd_autotune` swaps only where it measures a gain.
 """
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import winograd_native
+from .packed import packing_available
 
 #: F(4x4, 3x3) matrices: interpolation points 0, ±1, ±2, ∞ (6x6 input tiles, 36 products).
 _BT4 = torch.tensor([[4, 0, -5, 0, 1, 0],
@@ -103,12 +104,9 @@ class WinogradConv2d(nn.Module):
             raise ValueError(f"Winograd tile must be 6, 4 or 2, got {tile}")
         if gemm not in ("bmm", "onednn"):
             raise ValueError(f"Winograd gemm must be 'bmm' or 'onednn', got {gemm!r}")
-        if gemm == "onednn":
-            from ..optimize import packing_available
-
-            if not packing_available():
-                raise ValueError("Winograd gemm='onednn' needs PyTorch's oneDNN "
-                                 "packed-convolution ops, which this build lacks")
+        if gemm == "onednn" and not packing_available():
+            raise ValueError("Winograd gemm='onednn' needs PyTorch's oneDNN "
+                             "packed-convolution ops, which this build lacks")
         bt, g, at = _MATRICES[tile]
         n = tile + 2  # input tile size
         w = conv.weight.detach().double()  # [O, I, 3, 3]

@@ -1,15 +1,15 @@
 """ctypes binding of the compiled Winograd transforms (``_winograd.c``).
 
-The C library is the optional extension ``yolov4.ops._winograd_native`` built by ``setup.py``
+The C library is the optional extension ``yolov4.runtime._winograd_native`` built by ``setup.py``
 at install time (plain C with OpenMP, no Python headers). It is loaded on first use, never at
 import; :func:`available` says whether it was built. :func:`conv3x3` runs one convolution:
 input transform in C, the P products, output transform in C with the bias and a leaky/relu
 activation fused. The products run as one ``torch.bmm`` (PyTorch's BLAS) or as one grouped
-1x1 convolution of oneDNN, whichever :func:`yolov4.ops.winograd_tune.winograd_autotune` measures
+1x1 convolution of oneDNN, whichever :func:`yolov4.runtime.winograd_tune.winograd_autotune` measures
 faster for the layer.
 
 Only fp32 CPU tensors whose channel stride is 1 (channels-last memory, or a channel slice of
-one) take this path; :class:`yolov4.ops.winograd.WinogradConv2d` decides.
+one) take this path; :class:`yolov4.runtime.winograd.WinogradConv2d` decides.
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ _local = threading.local()  # per-thread workspace: concurrent callers never sha
 
 def _open() -> Optional[ctypes.CDLL]:
     """The built library with its argument types set, or None (not built, or stale)."""
-    spec = importlib.util.find_spec("yolov4.ops._winograd_native")
+    spec = importlib.util.find_spec("yolov4.runtime._winograd_native")
     if spec is None or not spec.origin:
         return None
     try:
