@@ -25,7 +25,7 @@ import re
 import subprocess
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parent.parent / "shared" / "darknet"
@@ -100,6 +100,19 @@ def ours_run(out: Path, data_dir: Path, cfg: Path, start: Path, iterations: int,
             "skipped": res.skipped_updates}
 
 
+def recorded(path: Path, reuse: bool, run: Callable[[], Dict]) -> Dict:
+    """``run()``'s result, written to ``path`` as JSON; with ``reuse`` read back from ``path``
+    when it exists (iteration keys restored to ints)."""
+    if reuse and path.exists():
+        r = json.loads(path.read_text())
+        for key in ("loss", "avg"):
+            r[key] = {int(i): v for i, v in r[key].items()}
+        return r
+    r = run()
+    path.write_text(json.dumps(r))
+    return r
+
+
 def table(runs: List[Dict], darknet_runs: List[Dict], points: List[int]) -> None:
     names = [r["name"] for r in runs]
     print("| iteration | " + " | ".join(f"{n} loss (avg)" for n in names)
@@ -162,28 +175,14 @@ def main() -> None:
                         "yolov4-tiny.weights"), str(start), "29"], cwd=out, check=True,
                        capture_output=True)
     env_threads = os.environ.get("OMP_NUM_THREADS")
-    runs = []
-    for k in range(1, args.runs + 1):
-        cached = out / f"darknet{k}.json"
-        if args.reuse and cached.exists():
-            r = json.loads(cached.read_text())
-            for key in ("loss", "avg"):
-                r[key] = {int(i): v for i, v in r[key].items()}
-        else:
-            r = darknet_run(darknet, out, data_dir, cfg, start, k)
-            cached.write_text(json.dumps(r))
-        runs.append(r)
+    runs = [recorded(out / f"darknet{k}.json", args.reuse,
+                     lambda k=k: darknet_run(darknet, out, data_dir, cfg, start, k))
+            for k in range(1, args.runs + 1)]
     darknet_runs = list(runs)
-    for seed in range(args.ours):
-        cached = out / f"ours{seed}.json"
-        if args.reuse and cached.exists():
-            r = json.loads(cached.read_text())
-            for key in ("loss", "avg"):
-                r[key] = {int(i): v for i, v in r[key].items()}
-        else:
-            r = ours_run(out, data_dir, cfg, start, args.iterations, args.size, args.batch, seed)
-            cached.write_text(json.dumps(r))
-        runs.append(r)
+    runs += [recorded(out / f"ours{seed}.json", args.reuse,
+                      lambda seed=seed: ours_run(out, data_dir, cfg, start, args.iterations,
+                                                 args.size, args.batch, seed))
+             for seed in range(args.ours)]
     points = sorted({1, 5, 10, 20, 30, 50, 93, 100, 150, 200, 250, args.iterations} &
                     set(range(1, args.iterations + 1)))
     print(f"\nfine-tune of yolov4-tiny-custom ({classes} classes) from yolov4-tiny.conv.29, batch "
