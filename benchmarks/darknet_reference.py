@@ -30,7 +30,7 @@ from typing import Callable, Dict, List, Optional
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parent.parent / "shared" / "darknet"
 LOSS_LINE = re.compile(r"^\s*(\d+): ([-\w.]+), ([-\w.]+) avg loss")
-MAP_LINE = re.compile(r"mean average precision \(mAP@0\.50\) = ([\d.]+)")
+MAP_LINE = re.compile(r"mean average precision \(mAP@0\.50\) = ([-+\w.]+)")
 
 
 def write_cfg(out: Path, classes: int, iterations: int, size: int, batch: int) -> Path:
@@ -75,12 +75,24 @@ def darknet_run(darknet: Path, out: Path, data_dir: Path, cfg: Path, start: Path
     final = backup / f"{cfg.stem}_final.weights"
     mAP: Optional[float] = None
     if final.exists():
-        res = subprocess.run([str(darknet), "detector", "map", str(out / f"obj{k}.data"), str(cfg),
-                              str(final), "-dont_show"], cwd=out, capture_output=True, text=True)
-        hit = MAP_LINE.search(res.stdout + res.stderr)
-        mAP = float(hit.group(1)) if hit else None
+        map_log = out / f"map{k}.log"
+        with map_log.open("w") as f:
+            subprocess.run([str(darknet), "detector", "map", str(out / f"obj{k}.data"), str(cfg),
+                            str(final), "-dont_show"], cwd=out, stdout=f,
+                           stderr=subprocess.STDOUT, check=False)
+        mAP = parse_map(map_log)
     return {"name": f"darknet run {k}", "loss": losses, "avg": avg, "mAP50": mAP,
             "minutes": minutes}
+
+
+def parse_map(log: Path) -> Optional[float]:
+    """Darknet's ``mean average precision (mAP@0.50) = x`` from a ``detector map`` log, or None
+    when the line is missing or its value is not a fraction (the log is kept to look at)."""
+    hit = MAP_LINE.search(log.read_text(errors="replace"))
+    if not hit:
+        return None
+    value = float(hit.group(1))
+    return value if 0.0 <= value <= 1.0 else None
 
 
 def ours_run(out: Path, data_dir: Path, cfg: Path, start: Path, iterations: int, size: int,
