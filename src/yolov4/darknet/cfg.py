@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
 
 from ..errors import CfgError
+from .yolo_settings import YoloSettings
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -249,6 +250,6 @@ def set_classes(sections: List[Section], classes: int) -> None:
         prev = sections[i - 1]
         if prev.type != "convolutional":
             raise s.error("classes can only be changed when a [convolutional] feeds [yolo]")
-        mask = s.get_ints("mask", list(range(s.get_int("num", 1))))
+        mask = YoloSettings.from_section(s).mask
         s.set("classes", classes)
         prev.set("filters", len(mask) * (5 + classes))

@@ -80,8 +80,7 @@ def _build_layer(spec: LayerSpec, bn_eps: float, max_batches: int) -> nn.Module:
     if t == "softmax":
         return Softmax(s.get_int("groups", 1), s.get_float("temperature", 1.0))
     if t == "yolo":
-        return YoloLayer(p["anchors"], p["mask"], p["classes"], s.get_float("scale_x_y", 1.0),
-                         s.get_int("new_coords", 0), s)
+        return YoloLayer.from_settings(p["settings"], s)
     raise CfgError(f"{s.source}:{s.line}: unknown layer type [{t}]")
 
 

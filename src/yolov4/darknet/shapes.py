@@ -19,6 +19,7 @@ from typing import List, Optional, Sequence, Tuple
 
 from ..errors import CfgError
 from .cfg import Section, split_net
+from .yolo_settings import YoloSettings
 
 Shape = Tuple[int, int, int]  # (channels, height, width)
 
@@ -225,21 +226,14 @@ def infer_layers(sections: Sequence[Section], width: Optional[int] = None,
         elif t in ("dropout", "softmax"):
             out = prev
         elif t == "yolo":
-            classes = s.get_int("classes", 20)
-            num = s.get_int("num", 1)
-            mask = s.get_ints("mask", list(range(num)))
-            anchors = s.get_floats("anchors", [0.5] * (2 * num))
-            if len(anchors) < 2 * num:
-                raise s.error(f"key 'anchors': {len(anchors)} values for num={num} anchors",
-                              "anchors")
-            if any(m < 0 or m >= num for m in mask):
-                raise s.error(f"key 'mask': {mask} refers beyond num={num} anchors", "mask")
-            if prev[0] != len(mask) * (classes + 5):
+            yolo = YoloSettings.from_section(s)
+            if prev[0] != yolo.outputs_per_cell:
                 raise s.error(f"the layer before [yolo] has {prev[0]} channels, but "
-                              f"len(mask)*(classes+5) = {len(mask)}*({classes}+5) = "
-                              f"{len(mask) * (classes + 5)}", "classes")
+                              f"len(mask)*(classes+5) = {len(yolo.mask)}*({yolo.classes}+5) = "
+                              f"{yolo.outputs_per_cell}", "classes")
             out = prev
-            params = dict(classes=classes, num=num, mask=mask, anchors=anchors[: 2 * num])
+            params = dict(classes=yolo.classes, num=yolo.num, mask=list(yolo.mask),
+                          anchors=list(yolo.anchors), settings=yolo)
         else:
             raise CfgError(f"{s.source}:{s.line}: unknown layer type [{t}]")
         specs.append(LayerSpec(i, t, s, sources, prev, out, floats, bflops, params))

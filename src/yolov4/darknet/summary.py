@@ -93,14 +93,12 @@ def _line(sp: LayerSpec) -> List[str]:
         return [f"reorg                    /{p['stride']:2d} {w:4d} x{h:4d} x{c:4d} -> "
                 f"{ow:4d} x{oh:4d} x{oc:4d}"]
     if t == "yolo":
-        loss = s.get_str("iou_loss", "mse")
+        y = p["settings"]
         return ["yolo",
-                f"[yolo] params: iou loss: {loss} ({_IOU_LOSS.get(loss, -1)}), "
-                f"iou_norm: {s.get_float('iou_normalizer', 0.75):2.2f}, "
-                f"obj_norm: {s.get_float('obj_normalizer', 1.0):2.2f}, "
-                f"cls_norm: {s.get_float('cls_normalizer', 1.0):2.2f}, "
-                f"delta_norm: {s.get_float('delta_normalizer', 1.0):2.2f}, "
-                f"scale_x_y: {s.get_float('scale_x_y', 1.0):2.2f}"]
+                f"[yolo] params: iou loss: {y.iou_loss} ({_IOU_LOSS[y.iou_loss]}), "
+                f"iou_norm: {y.iou_normalizer:2.2f}, obj_norm: {y.obj_normalizer:2.2f}, "
+                f"cls_norm: {y.cls_normalizer:2.2f}, delta_norm: {y.delta_normalizer:2.2f}, "
+                f"scale_x_y: {y.scale_x_y:2.2f}"]
     return [t]
 
 

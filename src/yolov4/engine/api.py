@@ -17,6 +17,7 @@ import torch
 
 from ..darknet.cfg import parse_cfg_text, read_cfg
 from ..darknet.graph import Darknet, set_classes
+from ..darknet.yolo_settings import yolo_settings
 from ..data.anchors import check_anchors
 from ..errors import DataError, YoloError
 from .checkpoint import load_checkpoint
@@ -57,8 +58,7 @@ def model_sections(model: Union[str, PathLike], classes: int, **model_kwargs: An
     if model_kwargs:
         raise YoloError(f"{path}: model options {sorted(model_kwargs)} only apply to zoo models")
     sections = read_cfg(path)
-    yolos = [s for s in sections if s.type == "yolo"]
-    if yolos and any(s.get_int("classes", 20) != classes for s in yolos):
+    if any(y.classes != classes for y in yolo_settings(sections)):
         print(f"{path}: [yolo] classes set to {classes} (the dataset's class count); the convs "
               f"feeding [yolo] get filters = len(mask)*(5+{classes})")
         set_classes(sections, classes)

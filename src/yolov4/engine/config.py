@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import yaml
 
 from ..darknet.cfg import Section
+from ..darknet.yolo_settings import YoloSettings
 from ..errors import YoloError
 
 # Keys Darknet reads from [net] / [yolo]; everything else in hyp.yaml is engine-only.
@@ -193,7 +194,7 @@ def resolve_config(
         yolo = next((s for s in sections if s.type == "yolo"), None)
         for key in AUGMENT_CAPS:    # the recipe lowers augmentation, never raises it
             if key in applied and yolo is not None and yolo.has(key):
-                if yolo.get_float(key) <= float(applied[key]):
+                if getattr(YoloSettings.from_section(yolo), key) <= float(applied[key]):
                     del applied[key]
         changed = [f"{k}={_show(v)}" + (f" (cfg {_show(cfg[k])})" if cfg.get(k) is not None
                                         and cfg[k] != v else "")

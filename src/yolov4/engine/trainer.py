@@ -28,6 +28,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..darknet.cfg import write_cfg_text
+from ..darknet.yolo_settings import last_yolo_settings
 from ..data.loader import RandomShapes, collate, train_loader
 from ..data.transforms.pipeline import AugmentConfig
 from ..errors import YoloError
@@ -142,8 +143,8 @@ class Trainer:
         self.amp = bool(cfg.get("amp", 1)) and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp) if self.amp else None
         self.sat_rng = random.Random(int(cfg.get("seed", 0)))
-        yolos = [s for s in net.sections if s.type == "yolo"]
-        rand = yolos[-1].get_float("random", 0.0) if yolos else 0.0
+        last = last_yolo_settings(net.sections)
+        rand = last.random if last is not None else 0.0
         size = (net.height, net.width)
         shapes: Any = size
         if rand > 0:
