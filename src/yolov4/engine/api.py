@@ -117,25 +117,23 @@ def train(
                                 dataset_len=len(train_set))
     for line in notes:
         log(line)
-    cfg["data"] = str(data) if isinstance(data, (str, Path)) else None
-    cfg["model"] = str(model)
-    cfg["weights"] = str(weights) if weights else None
+    cfg = cfg.replace(data=str(data) if isinstance(data, (str, Path)) else None,
+                      model=str(model), weights=str(weights) if weights else None)
     sections = apply_to_sections(sections, cfg)
-    sections, lines = check_anchors(sections, train_set, int(cfg.get("width") or
-                                    sections[0].get_int("width", 416)),
-                                    int(cfg.get("height") or sections[0].get_int("height", 416)),
-                                    refit=cfg.get("anchors") == "auto")
+    sections, lines = check_anchors(sections, train_set,
+                                    cfg.width or sections[0].get_int("width", 416),
+                                    cfg.height or sections[0].get_int("height", 416),
+                                    refit=cfg.anchors == "auto")
     for line in lines:
         log(line)
-    seed_everything(int(cfg["seed"]))
+    seed_everything(cfg.seed)
     net = Darknet.from_cfg(sections)
     if weights is not None:
         start = init_from_weights(net, weights, upto=partial)
         for line in start.lines:
             log(line)
-        cfg["fresh_layers"] = start.fresh
-    else:
-        cfg["fresh_layers"] = None       # everything starts from scratch
+        cfg = cfg.replace(fresh_layers=start.fresh)
+    # else fresh_layers stays None: everything starts from scratch
     trainer = Trainer(net, cfg, train_set, val_set, out_dir=str(out), verbose=verbose, log=log)
     return trainer.train()
 
