@@ -22,6 +22,7 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
+from .darknet.yolo_settings import last_yolo_settings
 from .ops.boxes import box_convert, clip_boxes
 from .ops.nms import NMS_KINDS, nms_from_cfg, non_max_suppression
 from .preprocess import ImageTransform
@@ -56,13 +57,10 @@ class NmsSettings:
 
 def nms_settings_from_sections(sections: Sequence[object]) -> Tuple[str, float]:
     """``(kind, beta)`` from the last ``[yolo]`` section's ``nms_kind`` and ``beta_nms``."""
-    yolos = [s for s in sections if getattr(s, "type", None) == "yolo"]
-    if not yolos:
+    last = last_yolo_settings(sections)
+    if last is None:
         return "greedy", 0.6
-    last = yolos[-1]
-    kind = last.get_str("nms_kind", "default") or "default"
-    beta = last.get_float("beta_nms", 0.6)
-    return nms_from_cfg(kind, beta)
+    return nms_from_cfg(last.nms_kind, last.beta_nms)
 
 
 def flatten_outputs(outputs: Sequence[Tensor]) -> Tensor:

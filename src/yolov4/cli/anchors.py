@@ -31,7 +31,9 @@ def _run(args: argparse.Namespace) -> int:
         from ..darknet.cfg import read_cfg
         yolo = next((s for s in read_cfg(args.cfg) if s.type == "yolo"), None)
         if yolo is not None and yolo.has("anchors"):
-            current = np.asarray(yolo.get_floats("anchors"), np.float64).reshape(-1, 2)
+            from ..darknet.yolo_settings import YoloSettings
+            current = np.asarray(YoloSettings.from_section(yolo).anchors,
+                                 np.float64).reshape(-1, 2)
             bpr, cur_iou = anchor_fit(wh, current)
             print(f"{args.cfg} anchors: best possible recall {bpr * 100:.2f}%, mean best IoU "
                   f"{cur_iou * 100:.2f}%")

@@ -18,29 +18,16 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
 
 from ..errors import CfgError
+from .layer_types import ALIASES as _TABLE_ALIASES, LAYER_TYPES as _TABLE
+from .yolo_settings import YoloSettings
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-#: Section types the layer graph understands (``[net]``/``[network]`` is the header).
-LAYER_TYPES = frozenset(
-    {
-        "convolutional", "conv",
-        "route",
-        "shortcut",
-        "maxpool", "max",
-        "avgpool", "avg",
-        "upsample",
-        "sam",
-        "scale_channels",
-        "reorg3d",
-        "dropout",
-        "yolo",
-        "softmax", "soft",
-    }
-)
+#: Section types the layer graph understands, with their aliases (``[net]``/``[network]`` is the
+#: header); both come from the layer-type table (:mod:`yolov4.darknet.layer_types`).
+LAYER_TYPES = frozenset(set(_TABLE) | set(_TABLE_ALIASES))
 #: Darknet's short aliases mapped to the canonical section names.
-ALIASES = {"conv": "convolutional", "max": "maxpool", "avg": "avgpool", "soft": "softmax",
-           "network": "net"}
+ALIASES = {**_TABLE_ALIASES, "network": "net"}
 
 
 @dataclass
@@ -249,6 +236,6 @@ def set_classes(sections: List[Section], classes: int) -> None:
         prev = sections[i - 1]
         if prev.type != "convolutional":
             raise s.error("classes can only be changed when a [convolutional] feeds [yolo]")
-        mask = s.get_ints("mask", list(range(s.get_int("num", 1))))
+        mask = YoloSettings.from_section(s).mask
         s.set("classes", classes)
         prev.set("filters", len(mask) * (5 + classes))

@@ -14,6 +14,9 @@ Forward, ``x: Tensor[B, channels, H, W]`` RGB in [0, 1], H and W multiples of ``
 A ``[route]``/``[shortcut]`` that names a ``[yolo]`` layer receives that layer's input (Darknet
 would pass the activated copy; no official cfg does this).
 
+Each layer's module comes from the ``build`` of its entry in the layer-type table
+(:mod:`yolov4.darknet.layer_types`), which also says how ``forward`` calls it.
+
 Training hooks: ``net.begin_batch()`` before the first mini-batch of every batch (CmBN),
 ``net.set_iteration(iteration, max_batches=None)`` once per iteration (DropBlock ramp,
 ``stopbackward``).
@@ -28,61 +31,16 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor, nn
 
-from ..errors import CfgError, YoloError
-from ..layers.activations import make_activation
-from ..layers.attention import SAM, ScaleChannels
+from ..errors import YoloError
 from ..layers.cmbn import CmBatchNorm2d
 from ..layers.conv import ConvBNAct
-from ..layers.dropout import DropBlock, Dropout
-from ..layers.merge import Route, Shortcut
-from ..layers.pooling import GlobalAvgPool, MaxPool
-from ..layers.reorg import Reorg3d
-from ..layers.softmax import Softmax
-from ..layers.upsample import Upsample
+from ..layers.dropout import DropBlock
 from ..layers.yolo import YoloLayer
 from .cfg import Section, read_cfg, set_classes, split_net, write_cfg  # noqa: F401
+from .layer_types import LAYER_TYPES, BuildOptions
 from .shapes import LayerSpec, infer_layers
 
 CfgSource = Union[str, "os.PathLike[str]", Sequence[Section]]
-
-
-def _build_layer(spec: LayerSpec, bn_eps: float, max_batches: int) -> nn.Module:
-    s, t, p = spec.section, spec.type, spec.params
-    if t == "convolutional":
-        return ConvBNAct(spec.in_shape[0], p["filters"], p["size"], p["stride"], p["pad"],
-                         p["dilation"], p["groups"], p["batch_normalize"],
-                         make_activation(s), bn_eps)
-    if t == "maxpool":
-        return MaxPool(p["size"], p["stride"], p["padding"])
-    if t == "avgpool":
-        return GlobalAvgPool()
-    if t == "upsample":
-        return Upsample(p["stride"], p["scale"])
-    if t == "route":
-        return Route(spec.sources, p["groups"], p["group_id"])
-    if t == "shortcut":
-        return Shortcut(spec.sources, spec.out_shape[0], make_activation(s),
-                        p["weights_type"], p["weights_normalization"])
-    if t == "sam":
-        return SAM(spec.sources[0], make_activation(s))
-    if t == "scale_channels":
-        return ScaleChannels(spec.sources[0], make_activation(s), p["scale_wh"])
-    if t == "reorg3d":
-        return Reorg3d(p["stride"], p["reverse"])
-    if t == "dropout":
-        prob = s.get_float("probability", 0.2)
-        if not 0.0 <= prob < 1.0:
-            raise s.error(f"key 'probability': must be in [0, 1), got {prob}", "probability")
-        if s.get_int("dropblock", 0):
-            return DropBlock(prob, s.get_int("dropblock_size_abs", 0),
-                             s.get_float("dropblock_size_rel", 0.0), max_batches)
-        return Dropout(prob)
-    if t == "softmax":
-        return Softmax(s.get_int("groups", 1), s.get_float("temperature", 1.0))
-    if t == "yolo":
-        return YoloLayer(p["anchors"], p["mask"], p["classes"], s.get_float("scale_x_y", 1.0),
-                         s.get_int("new_coords", 0), s)
-    raise CfgError(f"{s.source}:{s.line}: unknown layer type [{t}]")
 
 
 class Darknet(nn.Module):
@@ -103,8 +61,10 @@ class Darknet(nn.Module):
         self.bn_eps = bn_eps
         self.specs: List[LayerSpec] = infer_layers(self.sections)
         max_batches = net.get_int("max_batches", 0)
-        self.layers = nn.ModuleList(_build_layer(sp, bn_eps, max_batches) for sp in self.specs)
+        options = BuildOptions(bn_eps, max_batches)
+        self.layers = nn.ModuleList(LAYER_TYPES[sp.type].build(sp, options) for sp in self.specs)
         self._types = [sp.type for sp in self.specs]
+        self._calls = [LAYER_TYPES[sp.type].call for sp in self.specs]
         referenced = {j for sp in self.specs for j in sp.sources}
         self._keep = [i in referenced for i in range(len(self.specs))]
         last_use: Dict[int, int] = {}
@@ -116,7 +76,7 @@ class Darknet(nn.Module):
         for j, i in last_use.items():
             self._release[i].append(j)
         self._stops = [sp.section.get_int("stopbackward", 0) for sp in self.specs]
-        self._yolo_index = [i for i, t in enumerate(self._types) if t == "yolo"]
+        self._yolo_index = [i for i, c in enumerate(self._calls) if c == "yolo"]
         self.stride = self._compute_stride()
         self.seen = 0
         self.header = (0, 2, 5)
@@ -216,11 +176,11 @@ class Darknet(nn.Module):
                             f"the network stride {self.stride}")
         saved: Dict[int, Tensor] = {}
         outputs: List[Tensor] = []
-        types, keep = self._types, self._keep
+        calls, keep = self._calls, self._keep
         targets = self.route_targets if not self.training else {}
         buffers: Dict[int, Tensor] = {}  # route -> its concatenation, filled by its sources
         for i, layer in enumerate(self.layers):
-            t = types[i]
+            call = calls[i]
             if i in targets:  # a convolution that writes into its route's buffer
                 r, offset, channels = targets[i]
                 buf = buffers.get(r)
@@ -229,7 +189,7 @@ class Darknet(nn.Module):
                         (x.shape[0], channels, x.shape[2], x.shape[3]), dtype=x.dtype,
                         device=x.device, memory_format=torch.channels_last)
                 x = layer(x, out=buf[:, offset:offset + layer.out_channels])
-            elif t == "route" and i in buffers:
+            elif call == "route" and i in buffers:
                 x = buffers.pop(i)
                 offset = 0
                 for j in layer.sources:  # copy the parts no source wrote in place
@@ -237,13 +197,13 @@ class Darknet(nn.Module):
                     if targets.get(j, (None,))[0] != i:
                         x[:, offset:offset + part.shape[1]].copy_(part)
                     offset += part.shape[1]
-            elif t == "route":
+            elif call == "route":
                 x = layer([saved[j] for j in layer.sources])
-            elif t == "shortcut":
+            elif call == "shortcut":
                 x = layer(x, [saved[j] for j in layer.sources])
-            elif t == "sam" or t == "scale_channels":
+            elif call == "pair":
                 x = layer(x, saved[layer.sources[0]])
-            elif t == "yolo":
+            elif call == "yolo":
                 outputs.append(layer(x, input_hw, raw))
             else:
                 x = layer(x)

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from ..errors import WeightsError
+from .layer_types import LAYER_TYPES
 
 if TYPE_CHECKING:  # pragma: no cover
     from .graph import Darknet
@@ -53,23 +54,14 @@ def read_header(data: bytes, source: str = "<weights>") -> Tuple[int, int, int, 
 
 
 def layer_tensors(net: "Darknet", index: int) -> List[torch.Tensor]:
-    """The tensors of layer ``index`` in ``.weights`` file order (empty if it stores nothing).
+    """The tensors of layer ``index`` in ``.weights`` file order (empty if it stores nothing):
+    the ``tensors`` of its entry in the layer-type table (:mod:`yolov4.darknet.layer_types`).
 
     Conv with BN: ``[bn.bias, bn.weight, bn.running_mean, bn.running_var, conv.weight]``;
     conv without BN: ``[conv.bias, conv.weight]``; weighted shortcut: ``[weight]``.
     """
-    layer, t = net.layers[index], net.specs[index].type
-    if t == "convolutional":
-        conv, bn = layer.conv, layer.bn
-        if getattr(net, "fused", False) and net.specs[index].params["batch_normalize"]:
-            raise WeightsError("a fused network cannot be read or written as Darknet weights "
-                               "(its BN layers are folded); build it again from the cfg")
-        if isinstance(bn, torch.nn.BatchNorm2d):
-            return [bn.bias, bn.weight, bn.running_mean, bn.running_var, conv.weight]
-        return [conv.bias, conv.weight]
-    if t == "shortcut" and layer.weight is not None:
-        return [layer.weight]
-    return []
+    spec = net.specs[index]
+    return LAYER_TYPES[spec.type].tensors(net.layers[index], spec)
 
 
 def _describe(net: "Darknet", index: int) -> str:

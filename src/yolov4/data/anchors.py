@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..darknet.cfg import Section, read_cfg, write_cfg
+from ..darknet.yolo_settings import YoloSettings
 from ..errors import CfgError, DataError
 from ..ops.boxes import wh_iou
 from .dataset import DetectionDataset
@@ -152,8 +153,9 @@ def set_anchors(sections: Sequence[Section], anchors: np.ndarray, network_width:
     if not yolo:
         raise CfgError(f"{sections[0].source if sections else '<cfg>'}: no [yolo] section")
     text = format_anchors(anchors, network_width)
-    old_num = [sections[k].get_int("num", 1) for k in yolo]
-    masks = [sections[k].get_ints("mask", list(range(old_num[j]))) for j, k in enumerate(yolo)]
+    settings = [YoloSettings.from_section(sections[k]) for k in yolo]
+    old_num = [y.num for y in settings]
+    masks = [list(y.mask) for y in settings]
     keep = all(m and max(m) < n for m in masks) and all(o == n for o in old_num)
     if not keep:
         if n % len(yolo):
@@ -171,7 +173,7 @@ def set_anchors(sections: Sequence[Section], anchors: np.ndarray, network_width:
             sec.set("mask", masks[j])
             conv = next((s for s in reversed(sections[:k]) if s.type == "convolutional"), None)
             if conv is not None:
-                conv.set("filters", (sec.get_int("classes", 20) + 5) * len(masks[j]))
+                conv.set("filters", (settings[j].classes + 5) * len(masks[j]))
     return list(sections)
 
 
@@ -195,7 +197,7 @@ def check_anchors(sections: Sequence[Section], dataset: DetectionDataset, width:
     yolo = next((s for s in sections if s.type == "yolo" and s.has("anchors")), None)
     if yolo is None or not hasattr(dataset, "annotations"):   # in-memory sets: no check
         return list(sections), []
-    current = np.asarray(yolo.get_floats("anchors"), np.float64).reshape(-1, 2)
+    current = np.asarray(YoloSettings.from_section(yolo).anchors, np.float64).reshape(-1, 2)
     wh = box_sizes(dataset, width, height, limit=limit)
     if len(wh) == 0:
         return list(sections), []

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from ..darknet.yolo_settings import last_yolo_settings
 from ..errors import DataError
 from .sample import Sample
 from .transforms.geometric import hw
@@ -79,8 +80,8 @@ class RandomShapes:
             raise DataError("RandomShapes.from_cfg: the cfg has no [net] section")
         init = (net.get_int("height", 416), net.get_int("width", 416))
         step = net.get_int("resize_step", 32)
-        yolos = [s for s in sections if s.type == "yolo"]
-        random = yolos[-1].get_float("random", 0.0) if yolos else 0.0
+        last = last_yolo_settings(sections)
+        random = last.random if last is not None else 0.0
         if random <= 0:
             return cls(init, "fixed", step=step, every=every, seed=seed)
         return cls(init, "darknet", step=step, every=every, random=1.4 if random == 1 else random,

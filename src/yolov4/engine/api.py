@@ -17,6 +17,7 @@ import torch
 
 from ..darknet.cfg import parse_cfg_text, read_cfg
 from ..darknet.graph import Darknet, set_classes
+from ..darknet.yolo_settings import yolo_settings
 from ..data.anchors import check_anchors
 from ..errors import DataError, YoloError
 from .checkpoint import load_checkpoint
@@ -57,8 +58,7 @@ def model_sections(model: Union[str, PathLike], classes: int, **model_kwargs: An
     if model_kwargs:
         raise YoloError(f"{path}: model options {sorted(model_kwargs)} only apply to zoo models")
     sections = read_cfg(path)
-    yolos = [s for s in sections if s.type == "yolo"]
-    if yolos and any(s.get_int("classes", 20) != classes for s in yolos):
+    if any(y.classes != classes for y in yolo_settings(sections)):
         print(f"{path}: [yolo] classes set to {classes} (the dataset's class count); the convs "
               f"feeding [yolo] get filters = len(mask)*(5+{classes})")
         set_classes(sections, classes)
@@ -117,25 +117,23 @@ def train(
                                 dataset_len=len(train_set))
     for line in notes:
         log(line)
-    cfg["data"] = str(data) if isinstance(data, (str, Path)) else None
-    cfg["model"] = str(model)
-    cfg["weights"] = str(weights) if weights else None
+    cfg = cfg.replace(data=str(data) if isinstance(data, (str, Path)) else None,
+                      model=str(model), weights=str(weights) if weights else None)
     sections = apply_to_sections(sections, cfg)
-    sections, lines = check_anchors(sections, train_set, int(cfg.get("width") or
-                                    sections[0].get_int("width", 416)),
-                                    int(cfg.get("height") or sections[0].get_int("height", 416)),
-                                    refit=cfg.get("anchors") == "auto")
+    sections, lines = check_anchors(sections, train_set,
+                                    cfg.width or sections[0].get_int("width", 416),
+                                    cfg.height or sections[0].get_int("height", 416),
+                                    refit=cfg.anchors == "auto")
     for line in lines:
         log(line)
-    seed_everything(int(cfg["seed"]))
+    seed_everything(cfg.seed)
     net = Darknet.from_cfg(sections)
     if weights is not None:
         start = init_from_weights(net, weights, upto=partial)
         for line in start.lines:
             log(line)
-        cfg["fresh_layers"] = start.fresh
-    else:
-        cfg["fresh_layers"] = None       # everything starts from scratch
+        cfg = cfg.replace(fresh_layers=start.fresh)
+    # else fresh_layers stays None: everything starts from scratch
     trainer = Trainer(net, cfg, train_set, val_set, out_dir=str(out), verbose=verbose, log=log)
     return trainer.train()
 

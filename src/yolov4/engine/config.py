@@ -3,7 +3,8 @@
 Precedence, lowest first: ``hyp.yaml`` (package data) < the model's ``.cfg`` < hyp.yaml's
 ``recipe_default`` block (with ``recipe=default``, the default) < ``--hyp FILE`` < overrides (CLI
 flags, ``key=value``, ``yolov4.train(**overrides)``). Keys are Darknet's names
-(see hyp.yaml). :func:`resolve_config` returns one flat dict; :func:`apply_to_sections` writes
+(see hyp.yaml). :func:`resolve_config` returns one frozen
+:class:`~yolov4.engine.train_config.TrainConfig` (also a read-only mapping of those keys); :func:`apply_to_sections` writes
 the Darknet keys back into the [net] and [yolo] sections, so the data pipeline (configured from
 [net]) and the saved ``.cfg`` see the same values as the optimiser.
 """
@@ -19,39 +20,22 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import yaml
 
 from ..darknet.cfg import Section
+from ..darknet.yolo_settings import YoloSettings
 from ..errors import YoloError
+from .train_config import (TrainConfig, choices, darknet_defaults, keys_of_type,
+                           keys_read_from)
 
-# Keys Darknet reads from [net] / [yolo]; everything else in hyp.yaml is engine-only.
-NET_KEYS = (
-    "batch", "subdivisions", "max_batches", "width", "height", "learning_rate", "momentum",
-    "decay", "adam", "B1", "B2", "eps", "policy", "burn_in", "power", "steps", "scales", "step",
-    "scale", "gamma", "learning_rate_min", "sgdr_cycle", "sgdr_mult", "ema_alpha",
-    "adversarial_lr", "mosaic", "mixup", "cutmix", "letter_box", "flip", "blur",
-    "gaussian_noise", "hue", "saturation", "exposure", "resize_step", "label_smooth_eps",
-)
-YOLO_KEYS = (
-    "jitter", "resize", "random", "iou_loss", "iou_normalizer", "obj_normalizer",
-    "cls_normalizer", "iou_thresh", "ignore_thresh", "scale_x_y", "focal_loss", "max_delta",
-    "label_smooth_eps",
-)
+# The key tables below are derived from TrainConfig's fields (one declaration per key).
+NET_KEYS = keys_read_from("net")
+YOLO_KEYS = keys_read_from("yolo")
 # Darknet's defaults (src/parser.c: parse_net_options) for keys the engine itself uses.
-DARKNET_DEFAULTS: Dict[str, Any] = {
-    "batch": 1, "subdivisions": 1, "learning_rate": 0.001, "momentum": 0.9, "decay": 0.0001,
-    "adam": 0, "B1": 0.9, "B2": 0.999, "eps": 0.000001, "policy": "constant", "burn_in": 0,
-    "power": 4.0, "step": 1, "scale": 1.0, "gamma": 1.0, "learning_rate_min": 0.00001,
-    "sgdr_mult": 2, "ema_alpha": 0.0, "adversarial_lr": 0.0,
-}
-LIST_KEYS = ("steps", "scales")
-INT_KEYS = ("batch", "subdivisions", "max_batches", "width", "height", "adam", "burn_in", "step",
-            "sgdr_cycle", "sgdr_mult", "epochs", "seed", "workers", "eval_interval", "patience",
-            "save_period", "max_val_images", "cmbn", "amp", "plots", "tensorboard",
-            "stop_after", "threads", "nan_patience", "freeze_loaded")
+DARKNET_DEFAULTS: Dict[str, Any] = darknet_defaults()
+LIST_KEYS = tuple(k for k in keys_of_type(list) if k in NET_KEYS)
+INT_KEYS = keys_of_type(int)
 RECIPE_BLOCK = "recipe_default"
 #: [yolo] augmentation strengths the recipe only ever lowers (a cfg with less keeps its own).
 AUGMENT_CAPS = ("jitter", "resize")
-CHOICES = {"ema_mode": ("darknet", "every_step"), "recipe": ("default", "darknet"),
-           "anchors": (None, "auto"),
-           "policy": ("constant", "step", "steps", "exp", "poly", "sigmoid", "random", "sgdr")}
+CHOICES = choices()
 
 PathLike = Union[str, Path]
 
@@ -142,32 +126,13 @@ def _cfg_value(section: Section, key: str) -> Any:
     return _scalar(raw)
 
 
-def _coerce(cfg: Dict[str, Any]) -> None:
-    for key in INT_KEYS:
-        v = cfg.get(key)
-        if v is not None and not isinstance(v, bool):
-            try:
-                if float(v) != int(float(v)):
-                    raise ValueError
-                cfg[key] = int(float(v))
-            except (TypeError, ValueError):
-                raise YoloError(f"hyperparameter {key}={v!r} must be an integer") from None
-    for key in LIST_KEYS:
-        v = cfg.get(key)
-        if v is not None and not isinstance(v, (list, tuple)):
-            cfg[key] = [v]
-    for key, choices in CHOICES.items():
-        if cfg.get(key) is not None and cfg[key] not in choices:
-            raise YoloError(f"hyperparameter {key}={cfg[key]!r}: choose one of {', '.join(choices)}")
-
-
 def resolve_config(
     sections: Sequence[Section],
     *,
     hyp_file: Optional[PathLike] = None,
     overrides: Optional[Mapping[str, Any]] = None,
     dataset_len: Optional[int] = None,
-) -> Tuple[Dict[str, Any], List[str]]:
+) -> Tuple[TrainConfig, List[str]]:
     """Merge the sources (see module docstring); return ``(config, notes)``.
 
     ``notes`` are human-readable lines about derived values (max_batches from epochs, steps and
@@ -193,7 +158,7 @@ def resolve_config(
         yolo = next((s for s in sections if s.type == "yolo"), None)
         for key in AUGMENT_CAPS:    # the recipe lowers augmentation, never raises it
             if key in applied and yolo is not None and yolo.has(key):
-                if yolo.get_float(key) <= float(applied[key]):
+                if getattr(YoloSettings.from_section(yolo), key) <= float(applied[key]):
                     del applied[key]
         changed = [f"{k}={_show(v)}" + (f" (cfg {_show(cfg[k])})" if cfg.get(k) is not None
                                         and cfg[k] != v else "")
@@ -202,10 +167,7 @@ def resolve_config(
         recipe_note = ("recipe=default (recipe=darknet for Darknet's exactly): "
                        + (", ".join(changed) or "every recipe key set by you"))
     cfg.update(user)
-    for key, value in DARKNET_DEFAULTS.items():
-        if cfg.get(key) is None:
-            cfg[key] = value
-    _coerce(cfg)
+    cfg = TrainConfig.from_mapping(cfg).to_dict()   # Darknet's defaults, types and choices
     notes: List[str] = [recipe_note]
 
     batch, subdiv = cfg["batch"], cfg["subdivisions"]
@@ -240,7 +202,7 @@ def resolve_config(
     if derived and "burn_in" not in user and cfg["burn_in"] > mb // 10:
         cfg["burn_in"] = mb // 10
         notes.append(f"burn_in={cfg['burn_in']} (capped at max_batches/10)")
-    return cfg, notes
+    return TrainConfig.from_mapping(cfg), notes
 
 
 def apply_to_sections(sections: Sequence[Section], cfg: Mapping[str, Any]) -> List[Section]:

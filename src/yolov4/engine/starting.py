@@ -51,9 +51,7 @@ def _head_convs(net) -> Dict[int, int]:
     """``{conv layer index: number of mask anchors}`` for the convs feeding a ``[yolo]``."""
     heads: Dict[int, int] = {}
     for j in net.yolo_indices:
-        sec = net.specs[j].section
-        mask = sec.get_ints("mask", list(range(sec.get_int("num", 1))))
-        heads[j - 1] = len(mask)
+        heads[j - 1] = len(net.layers[j].settings.mask)
     return heads
 
 

@@ -22,12 +22,13 @@ import resource
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional
 
 import torch
 from torch.utils.data import DataLoader
 
 from ..darknet.cfg import write_cfg_text
+from ..darknet.yolo_settings import last_yolo_settings
 from ..data.loader import RandomShapes, collate, train_loader
 from ..data.transforms.pipeline import AugmentConfig
 from ..errors import YoloError
@@ -39,6 +40,7 @@ from .lr_policy import LRPolicy, apply_lr
 from .optim import build_optimizer, count_nonfinite_grads, zero_nonfinite_grads
 from .recipe import class_prior, freeze_mask, head_priors, momentum_at
 from .runlog import RunLog
+from .train_config import TrainConfig
 from .validate import evaluate, fitness, settings_note
 
 
@@ -97,20 +99,26 @@ class _Batches:
 
 
 class Trainer:
-    """Trains a ``Darknet`` on a dataset with a resolved config (``yolov4.engine.config``)."""
+    """Trains a ``Darknet`` on a dataset with a resolved config (:class:`TrainConfig`, from
+    ``yolov4.engine.config.resolve_config``; a mapping of hyp.yaml keys is converted)."""
 
-    def __init__(self, net: torch.nn.Module, cfg: Dict[str, Any], train_set: Any,
+    def __init__(self, net: torch.nn.Module, cfg: Mapping[str, Any], train_set: Any,
                  val_set: Any = None, *, out_dir: str = "runs/train", device: Any = None,
                  checkpoint: Optional[Dict[str, Any]] = None, verbose: bool = True,
                  log: Callable[[str], None] = print) -> None:
-        self.net, self.cfg, self.train_set, self.val_set = net, cfg, train_set, val_set
+        if not isinstance(cfg, TrainConfig):
+            cfg = TrainConfig.from_mapping(cfg)
+        self.cfg: TrainConfig = cfg
+        self.net, self.train_set, self.val_set = net, train_set, val_set
         self.out = Path(out_dir)
         self.verbose, self.log = verbose, log
-        want = cfg.get("device") or device or ("cuda" if torch.cuda.is_available() else "cpu")
+        want = cfg.device or device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.device = torch.device(want)
-        self.batch, self.subdivisions = int(cfg["batch"]), int(cfg["subdivisions"])
+        self.batch, self.subdivisions = cfg.batch, cfg.subdivisions
         self.mini = self.batch // self.subdivisions
-        self.max_batches = int(cfg["max_batches"])
+        if not cfg.max_batches:
+            raise YoloError("set max_batches or epochs (the model cfg has no max_batches)")
+        self.max_batches = cfg.max_batches
         self.iters_per_epoch = len(train_set) // self.batch
         if self.iters_per_epoch < 1:
             raise YoloError(f"the training split has {len(train_set)} images, fewer than "
@@ -120,48 +128,48 @@ class Trainer:
         self.best_fitness, self.bad_evals, self.stop, self.stopped_early = float("-inf"), 0, False, False
         self.metrics: Dict[str, float] = {}
         self.resume_state = checkpoint
-        self.darknet_recipe = cfg.get("recipe", "default") == "darknet"
+        self.darknet_recipe = cfg.recipe == "darknet"
         self.skipped = self.bad_updates = 0   # non-finite updates: in all, and in a row
 
     # ------------------------------------------------------------------ before_train
     def before_train(self) -> None:
         cfg, net = self.cfg, self.net.to(self.device)
         if self.device.type == "cpu":
-            threads = choose_threads(int(cfg.get("threads") or 0))
+            threads = choose_threads(cfg.threads)
             if threads != torch.get_num_threads():
                 torch.set_num_threads(threads)
         net.train()
         self.loss_fn = YoloLoss(net)
-        if cfg.get("bn_momentum") is not None:       # Darknet's rolling average uses 0.01
+        if cfg.bn_momentum is not None:       # Darknet's rolling average uses 0.01
             for m in net.modules():
                 if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                    m.momentum = float(cfg["bn_momentum"])
+                    m.momentum = cfg.bn_momentum
         self.optimizer = build_optimizer(net, cfg)
         self.policy = LRPolicy.from_config(cfg)
         self.ema = build_ema(net, cfg)
-        self.amp = bool(cfg.get("amp", 1)) and self.device.type == "cuda"
+        self.amp = bool(cfg.amp) and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp) if self.amp else None
-        self.sat_rng = random.Random(int(cfg.get("seed", 0)))
-        yolos = [s for s in net.sections if s.type == "yolo"]
-        rand = yolos[-1].get_float("random", 0.0) if yolos else 0.0
+        self.sat_rng = random.Random(cfg.seed)
+        last = last_yolo_settings(net.sections)
+        rand = last.random if last is not None else 0.0
         size = (net.height, net.width)
         shapes: Any = size
         if rand > 0:
             shapes = RandomShapes(size, rule="darknet", random=rand, every=10 * self.subdivisions,
-                                  step=int(cfg.get("resize_step") or 32), seed=int(cfg["seed"]),
+                                  step=cfg.resize_step or 32, seed=cfg.seed,
                                   total_batches=self.max_batches * self.subdivisions)
         self.loader = train_loader(self.train_set, AugmentConfig.from_cfg(net.sections),
-                                   batch_size=self.mini, shapes=shapes, seed=int(cfg["seed"]),
-                                   workers=int(cfg.get("workers", 0)), drop_last=True)
-        self.runlog = RunLog(self.out, tensorboard=bool(cfg.get("tensorboard", 1)))
+                                   batch_size=self.mini, shapes=shapes, seed=cfg.seed,
+                                   workers=cfg.workers, drop_last=True)
+        self.runlog = RunLog(self.out, tensorboard=bool(cfg.tensorboard))
         self.cfg_text = write_cfg_text(net.sections)
-        self.frozen = freeze_mask(net, cfg.get("fresh_layers"))
+        self.frozen = freeze_mask(net, cfg.fresh_layers)
         if self.resume_state is not None:
             self._restore(self.resume_state)
         else:
-            obj_p, cls_p = float(cfg.get("obj_prior") or 0), cfg.get("cls_prior") or 0
+            obj_p, cls_p = cfg.obj_prior or 0.0, cfg.cls_prior or 0
             if obj_p > 0 or cls_p:
-                heads = head_priors(net, obj_p, cls_p, cfg.get("fresh_layers"))
+                heads = head_priors(net, obj_p, cls_p, cfg.fresh_layers)
                 if heads:
                     pc = class_prior(cls_p, net.yolo_layers[0].classes)
                     what = [f"objectness p={obj_p:g}" if obj_p > 0 else "",
@@ -169,9 +177,9 @@ class Trainer:
                     self.log(f"bias priors of the new [yolo] convs (layers "
                              f"{', '.join(map(str, heads))}): "
                              + ", ".join(w for w in what if w) + " (Darknet: 0, i.e. p=0.5)")
-        if int(cfg.get("freeze_loaded") or 0) and self.frozen:
+        if cfg.freeze_loaded and self.frozen:
             self.log(f"the {len(self.frozen)} loaded parameter tensors hold still for the first "
-                     f"{int(cfg['freeze_loaded'])} updates (freeze_loaded)")
+                     f"{cfg.freeze_loaded} updates (freeze_loaded)")
         self.log(f"training {self.max_batches} iterations ({self.epochs} epochs of "
                  f"{self.iters_per_epoch}) of batch {self.batch} = {self.subdivisions} x "
                  f"{self.mini} images at {net.width}x{net.height} on {self.device}"
@@ -266,13 +274,13 @@ class Trainer:
         net.set_iteration(self.iteration, self.max_batches)  # DropBlock ramp
         self.lr = self.policy.rate(self.iteration + 1)     # Darknet: batch_num is k on update k
         apply_lr(self.optimizer, self.lr)
-        if cfg.get("warmup_momentum") is not None and "momentum" in self.optimizer.defaults:
+        if cfg.warmup_momentum is not None and "momentum" in self.optimizer.defaults:
             m = momentum_at(cfg, self.iteration + 1)
             for group in self.optimizer.param_groups:
                 group["momentum"] = m
         self.optimizer.zero_grad(set_to_none=True)
         sums = {"loss": 0.0, "box": 0.0, "obj": 0.0, "cls": 0.0, "darknet_loss": 0.0}
-        adv_lr = float(cfg.get("adversarial_lr") or 0)
+        adv_lr = cfg.adversarial_lr
         bad_loss: Optional[float] = None
         for images, targets, paths in minis:
             self.last_paths = list(paths)
@@ -280,7 +288,7 @@ class Trainer:
             targets = targets.to(self.device, non_blocking=True)
             input_hw = (int(images.shape[2]), int(images.shape[3]))
             try:
-                if should_attack(adv_lr, self.iteration, int(cfg["burn_in"]), self.sat_rng):
+                if should_attack(adv_lr, self.iteration, cfg.burn_in, self.sat_rng):
                     lr_adv = adversarial_lr_at(adv_lr, self.iteration, self.max_batches)
                     images = adversarial_images(net, images, self.loss_fn.adversarial, lr_adv)
                 with torch.autocast(self.device.type, enabled=self.amp):
@@ -298,7 +306,7 @@ class Trainer:
             for k in ("box", "obj", "cls"):
                 sums[k] += float(parts[k])
             sums["darknet_loss"] += self.loss_fn.last_stats["darknet_cost"]
-        if self.iteration < int(cfg.get("freeze_loaded") or 0):
+        if self.iteration < cfg.freeze_loaded:
             for p in self.frozen:          # no gradient: SGD/Adam leave them (and momentum) alone
                 p.grad = None
         self._step(bad_loss)
@@ -335,7 +343,7 @@ class Trainer:
             self.log(f"iteration {self.iteration + 1}: {what}; {done} ({self.bad_updates} in a "
                      f"row, {self.skipped} skipped so far; images: "
                      f"{', '.join(self.last_paths[:4])})")
-            patience = int(cfg.get("nan_patience") or 1)
+            patience = cfg.nan_patience or 1
             if self.bad_updates >= patience:
                 self._non_finite(what, self.last_paths, patience)
         else:
@@ -343,7 +351,7 @@ class Trainer:
         if skip:
             self.optimizer.zero_grad(set_to_none=True)
             return
-        clip = float(cfg.get("grad_clip") or 0)
+        clip = cfg.grad_clip or 0.0
         if clip > 0:
             if self.scaler is not None:
                 self.scaler.unscale_(self.optimizer)
@@ -372,7 +380,7 @@ class Trainer:
                                  f"cls {l['cls']:.3f}) lr {self.lr:.2e} {ips:.1f} img/s "
                                  f"{self.input_hw[1]}x{self.input_hw[0]} mem {mem}", refresh=False)
         self.bar.update(1)
-        stop_after = int(self.cfg.get("stop_after") or 0)
+        stop_after = self.cfg.stop_after
         if stop_after and self.iteration >= stop_after:
             self.stop = True
 
@@ -390,12 +398,12 @@ class Trainer:
                   for k in ("loss", "box", "obj", "cls")}
         row: Dict[str, Any] = dict(epoch=self.epoch + (0 if finished else 1),
                                    iteration=self.iteration, lr=self.lr, **losses)
-        every = int(self.cfg.get("eval_interval") or 0)
+        every = self.cfg.eval_interval
         if self.val_set is not None and ((every and finished and self.epoch % every == 0) or last):
             row.update(self.validate())
         self.runlog.log_epoch(row)
         self.save("last.pt")
-        period = int(self.cfg.get("save_period") or 0)
+        period = self.cfg.save_period
         if period and self.epoch % period == 0:
             self.save(f"epoch_{self.epoch}.pt")
 
@@ -404,10 +412,9 @@ class Trainer:
         model = self.ema.ema if isinstance(self.ema, ModelEMA) else self.net
         c = self.cfg
         self.metrics = evaluate(model, self.val_set, size=(self.net.height, self.net.width),
-                                letterbox=bool(int(c.get("letter_box") or 0)),
-                                conf_thresh=float(c["conf_thresh"]), nms_thresh=float(c["nms_thresh"]),
-                                batch_size=max(1, self.mini), max_images=int(c.get("max_val_images") or 0),
-                                device=self.device)
+                                letterbox=bool(c.letter_box), conf_thresh=c.conf_thresh,
+                                nms_thresh=c.nms_thresh, batch_size=max(1, self.mini),
+                                max_images=c.max_val_images, device=self.device)
         fit = fitness(self.metrics)
         out = {"mAP50": round(fit, 5), "AP": round(float(self.metrics.get("coco.AP", 0.0)), 5)}
         if fit >= self.best_fitness:          # Darknet saves _best when mAP >= best
@@ -417,7 +424,7 @@ class Trainer:
             self.bad_evals += 1
         self.log(f"iteration {self.iteration} (epoch {self.epoch}): mAP@0.5 {fit:.4f}  AP@[.5:.95] {out['AP']:.4f}  "
                  f"(best {self.best_fitness:.4f})")
-        patience = int(self.cfg.get("patience") or 0)
+        patience = self.cfg.patience
         if patience and self.bad_evals >= patience:
             self.log(f"early stopping: no better mAP@0.5 in {patience} validations")
             self.stop = self.stopped_early = True
@@ -461,7 +468,7 @@ class Trainer:
             ema_net = copy.deepcopy(self.net)
             ema_net.load_state_dict(self.ema.ema_state_dict())
             ema_net.save_weights(self.out / "model_ema.weights")
-        if int(self.cfg.get("plots", 1)):
+        if self.cfg.plots:
             self.runlog.plots()
         self.runlog.close()
         best = self.out / "best.pt"

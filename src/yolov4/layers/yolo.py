@@ -12,12 +12,13 @@ j = row, anchors (pixels) indexed by ``mask``, ``netw/neth`` = current input siz
 """
 from __future__ import annotations
 
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
 
 from ..darknet.cfg import Section
+from ..darknet.yolo_settings import YoloSettings
 
 
 class YoloLayer(nn.Module):
@@ -28,19 +29,36 @@ class YoloLayer(nn.Module):
         mask: indices into ``anchors`` this head predicts (A = ``len(mask)``).
         classes: number of classes C.
         scale_x_y, new_coords: decode options.
-        section: the ``[yolo]`` section (loss options: ``iou_thresh``, ``ignore_thresh``, ...).
+        section: the ``[yolo]`` section it was built from (None when built in Python).
+        settings: every ``[yolo]`` key (:class:`YoloSettings`; loss options ``iou_thresh``,
+            ``ignore_thresh``, ...): read from ``section``, or Darknet's defaults around the
+            arguments when there is none.
     """
 
     def __init__(self, anchors: Sequence[float], mask: List[int], classes: int,
-                 scale_x_y: float = 1.0, new_coords: int = 0, section: Section = None) -> None:
+                 scale_x_y: float = 1.0, new_coords: int = 0, section: Optional[Section] = None,
+                 settings: Optional[YoloSettings] = None) -> None:
         super().__init__()
-        self.register_buffer("anchors", torch.tensor(anchors, dtype=torch.float32).view(-1, 2),
-                             persistent=False)
+        table = torch.tensor(anchors, dtype=torch.float32).view(-1, 2)
+        if settings is None:
+            settings = (YoloSettings.from_section(section) if section is not None else
+                        YoloSettings(classes=int(classes), num=table.shape[0], mask=tuple(mask),
+                                     anchors=tuple(table.flatten().tolist()),
+                                     scale_x_y=float(scale_x_y), new_coords=bool(new_coords)))
+        self.settings = settings
+        self.register_buffer("anchors", table, persistent=False)
         self.mask = list(mask)
         self.classes = classes
         self.scale_x_y = float(scale_x_y)
         self.new_coords = int(new_coords)
         self.section = section
+
+    @classmethod
+    def from_settings(cls, settings: YoloSettings, section: Optional[Section] = None
+                      ) -> "YoloLayer":
+        """The head a ``[yolo]`` section describes (``settings`` read from ``section``)."""
+        return cls(list(settings.anchors), list(settings.mask), settings.classes,
+                   settings.scale_x_y, int(settings.new_coords), section, settings)
 
     @property
     def num_anchors(self) -> int:

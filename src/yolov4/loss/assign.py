@@ -15,24 +15,29 @@ Darknet's rules (``src/yolo_layer.c: process_batch``; DARKNET_SEMANTICS §3.1–
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
 
+from yolov4.darknet.yolo_settings import IOU_LOSSES, THRESH_KINDS, YoloSettings
 from yolov4.errors import CfgError, DataError
 from yolov4.ops.boxes import bbox_similarity, wh_iou
 
-from .box_loss import IOU_LOSSES
+#: LayerSpec fields copied as they are from YoloSettings.
+_FROM_SETTINGS = ("scale_x_y", "new_coords", "ignore_thresh", "truth_thresh", "iou_thresh",
+                  "iou_thresh_kind", "iou_loss", "iou_normalizer", "obj_normalizer",
+                  "cls_normalizer", "delta_normalizer", "label_smooth_eps", "objectness_smooth",
+                  "focal_loss", "max_delta", "max_boxes")
 
-THRESH_KINDS = ("iou", "giou", "diou", "ciou")
+
+_D = YoloSettings()  # Darknet's [yolo] defaults
 
 
 @dataclass
 class LayerSpec:
-    """Loss settings of one ``[yolo]`` layer, with Darknet's defaults (``parse_yolo``).
+    """Loss settings of one ``[yolo]`` layer, with Darknet's defaults (:class:`YoloSettings`).
 
     ``anchors`` is ``Tensor[num, 2]`` (all anchors of the section, input pixels); ``mask`` the
     anchor indices this layer predicts. ``class_multipliers`` comes from ``counters_per_class``
@@ -42,23 +47,23 @@ class LayerSpec:
     anchors: Tensor
     mask: List[int]
     classes: int
-    scale_x_y: float = 1.0
-    new_coords: bool = False
-    ignore_thresh: float = 0.5
-    truth_thresh: float = 1.0
-    iou_thresh: float = 1.0
-    iou_thresh_kind: str = "iou"
-    iou_loss: str = "mse"
-    iou_normalizer: float = 0.75
-    obj_normalizer: float = 1.0
-    cls_normalizer: float = 1.0
-    delta_normalizer: float = 1.0
-    label_smooth_eps: float = 0.0
-    objectness_smooth: bool = False
-    focal_loss: bool = False
-    max_delta: float = math.inf
+    scale_x_y: float = _D.scale_x_y
+    new_coords: bool = _D.new_coords
+    ignore_thresh: float = _D.ignore_thresh
+    truth_thresh: float = _D.truth_thresh
+    iou_thresh: float = _D.iou_thresh
+    iou_thresh_kind: str = _D.iou_thresh_kind
+    iou_loss: str = _D.iou_loss
+    iou_normalizer: float = _D.iou_normalizer
+    obj_normalizer: float = _D.obj_normalizer
+    cls_normalizer: float = _D.cls_normalizer
+    delta_normalizer: float = _D.delta_normalizer
+    label_smooth_eps: float = _D.label_smooth_eps
+    objectness_smooth: bool = _D.objectness_smooth
+    focal_loss: bool = _D.focal_loss
+    max_delta: float = _D.max_delta
     class_multipliers: Optional[List[float]] = None
-    max_boxes: int = 200
+    max_boxes: int = _D.max_boxes
     cls_normalizer_mode: str = "darknet"
     name: str = field(default="[yolo]", compare=False)
 
@@ -80,46 +85,29 @@ class LayerSpec:
                            f"values for classes={self.classes}")
 
     @classmethod
+    def from_settings(cls, y: YoloSettings, anchors: Optional[Tensor] = None,
+                      mask: Optional[Sequence[int]] = None, classes: Optional[int] = None,
+                      **overrides: Any) -> "LayerSpec":
+        """The loss settings of a ``[yolo]`` layer (:class:`YoloSettings`); ``anchors``,
+        ``mask``, ``classes`` replace the section's (a layer's own tensors), ``overrides``
+        (Darknet key names, plus ``cls_normalizer_mode``) win over the rest."""
+        if anchors is None:
+            anchors = torch.tensor(y.anchors, dtype=torch.float32).reshape(-1, 2)
+        counters = y.counters_per_class
+        kw = {name: getattr(y, name) for name in _FROM_SETTINGS}
+        kw["class_multipliers"] = class_multipliers(counters, y.max_delta) if counters else None
+        spec = cls(anchors=anchors, mask=list(y.mask if mask is None else mask),
+                   classes=int(y.classes if classes is None else classes), name=y.where, **kw)
+        return spec.with_overrides(**overrides) if overrides else spec
+
+    @classmethod
     def from_section(cls, section: Any, anchors: Optional[Tensor] = None,
                      mask: Optional[Sequence[int]] = None, classes: Optional[int] = None,
                      **overrides: Any) -> "LayerSpec":
         """Read a ``[yolo]`` section (``yolov4.darknet.cfg.Section``) with Darknet's defaults;
-        ``overrides`` (Darknet key names, plus ``cls_normalizer_mode``) win over the section."""
-        g = section
-        num = g.get_int("num", 1)
-        if anchors is None:
-            flat = g.get_floats("anchors", [0.5] * (2 * num))  # make_yolo_layer's biases = .5
-            if len(flat) < 2 * num:
-                raise g.error(f"key 'anchors': {len(flat)} values for num={num}", "anchors")
-            anchors = torch.tensor(flat[:2 * num], dtype=torch.float32).reshape(num, 2)
-        if mask is None:
-            mask = g.get_ints("mask", list(range(num)))
-        if classes is None:
-            classes = g.get_int("classes", 20)
-        max_delta = g.get_float("max_delta", math.inf)
-        counters = g.get_ints("counters_per_class", []) if g.has("counters_per_class") else None
-        kw = dict(
-            scale_x_y=g.get_float("scale_x_y", 1.0),
-            new_coords=bool(g.get_int("new_coords", 0)),
-            ignore_thresh=g.get_float("ignore_thresh", 0.5),
-            truth_thresh=g.get_float("truth_thresh", 1.0),
-            iou_thresh=g.get_float("iou_thresh", 1.0),
-            iou_thresh_kind=g.get_choice("iou_thresh_kind", "iou", THRESH_KINDS),
-            iou_loss=g.get_choice("iou_loss", "mse", IOU_LOSSES),
-            iou_normalizer=g.get_float("iou_normalizer", 0.75),
-            obj_normalizer=g.get_float("obj_normalizer", 1.0),
-            cls_normalizer=g.get_float("cls_normalizer", 1.0),
-            delta_normalizer=g.get_float("delta_normalizer", 1.0),
-            label_smooth_eps=g.get_float("label_smooth_eps", 0.0),
-            objectness_smooth=bool(g.get_int("objectness_smooth", 0)),
-            focal_loss=bool(g.get_int("focal_loss", 0)),
-            max_delta=max_delta,
-            class_multipliers=class_multipliers(counters, max_delta) if counters else None,
-            max_boxes=g.get_int("max", 200),
-        )
-        where = g.where() if hasattr(g, "where") else "[yolo]"
-        spec = cls(anchors=anchors, mask=list(mask), classes=int(classes), name=where, **kw)
-        return spec.with_overrides(**overrides) if overrides else spec
+        see :meth:`from_settings`."""
+        return cls.from_settings(YoloSettings.from_section(section), anchors, mask, classes,
+                                 **overrides)
 
     def with_overrides(self, **overrides: Any) -> "LayerSpec":
         """A copy with some settings replaced (Darknet key names; ``max`` = ``max_boxes``;

@@ -27,10 +27,9 @@ from typing import Tuple
 import torch
 from torch import Tensor
 
+from yolov4.darknet.yolo_settings import IOU_LOSSES
 from yolov4.layers.yolo import yolo_boxes
 from yolov4.ops.boxes import bbox_similarity, box_convert
-
-IOU_LOSSES = ("mse", "iou", "giou", "diou", "ciou")
 
 
 def yolo_pred_boxes(o4: Tensor, cell_x: Tensor, cell_y: Tensor, anchor_wh: Tensor,

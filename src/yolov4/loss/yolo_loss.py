@@ -39,6 +39,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
+from yolov4.darknet.yolo_settings import YoloSettings
 from yolov4.errors import CfgError
 
 from .assign import LayerSpec, prepare_truths
@@ -49,15 +50,17 @@ _LIST_KEYS = ("counters_per_class", "class_multipliers", "mask", "anchors")
 
 
 def _spec_from_layer(layer: Any) -> LayerSpec:
-    section = getattr(layer, "section")
+    """The loss settings of a head: its :class:`YoloSettings` (``layer.settings``, else read from
+    ``layer.section``) with the layer's own anchors, mask, classes and decode options."""
+    settings = getattr(layer, "settings", None) or YoloSettings.from_section(layer.section)
     kw = {}
     if hasattr(layer, "scale_x_y"):
         kw["scale_x_y"] = float(layer.scale_x_y)
     if hasattr(layer, "new_coords"):
         kw["new_coords"] = bool(layer.new_coords)
     anchors = torch.as_tensor(layer.anchors, dtype=torch.float32).detach().cpu().reshape(-1, 2)
-    return LayerSpec.from_section(section, anchors=anchors, mask=list(layer.mask),
-                                  classes=int(layer.classes), **kw)
+    return LayerSpec.from_settings(settings, anchors=anchors, mask=list(layer.mask),
+                                   classes=int(layer.classes), **kw)
 
 
 class YoloLoss:

@@ -9,15 +9,16 @@ from __future__ import annotations
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 from ..darknet.cfg import Section, make_section
+from ..darknet.yolo_settings import IOU_LOSSES, THRESH_KINDS
 from .builder import Builder, ModelError
 
 #: [yolo] keys a user may set through ``build_sections(..., iou_loss="giou", ...)``, with the
 #: values Darknet's ``parse_yolo`` accepts (``None``: any number).
 YOLO_OPTIONS: Dict[str, Optional[Sequence[object]]] = {
-    "iou_loss": ("mse", "iou", "giou", "diou", "ciou"),
+    "iou_loss": IOU_LOSSES,
     "iou_normalizer": None,
     "iou_thresh": None,
-    "iou_thresh_kind": ("iou", "giou", "diou", "ciou"),
+    "iou_thresh_kind": THRESH_KINDS,
     "cls_normalizer": None,
     "obj_normalizer": None,
     "scale_x_y": None,

@@ -21,6 +21,7 @@ from typing import Any, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ...darknet.yolo_settings import YoloSettings, yolo_sections
 from ...errors import CfgError
 from ..sample import Sample
 from .boxes import BoxRules, Boxes, Labels, clip_and_filter
@@ -101,9 +102,10 @@ class AugmentConfig(ImageAug):
         for key, typ in NET_KEYS.items():
             if section is not None and section.has(key):
                 values[key] = (section.get_float if typ is float else section.get_int)(key)
-        for key, typ in YOLO_KEYS.items():
-            if yolo is not None and yolo.has(key):
-                values[key] = yolo.get_float(key)
+        settings = YoloSettings.from_section(yolo) if yolo is not None else None
+        for key in YOLO_KEYS:
+            if settings is not None and yolo.has(key):
+                values[key] = getattr(settings, key)
         for key in ("flip", "letter_box", "mosaic", "mosaic_bound", "mixup", "cutmix"):
             if key in values:
                 values[key] = bool(values[key])
@@ -121,7 +123,7 @@ class AugmentConfig(ImageAug):
     def from_cfg(cls, sections: Sequence[Any], **overrides: Any) -> "AugmentConfig":
         """From parsed cfg sections: ``[net]`` plus the last ``[yolo]`` (Darknet's rule)."""
         net = next((s for s in sections if s.type == "net"), None)
-        yolos = [s for s in sections if s.type == "yolo"]
+        yolos = yolo_sections(sections)
         return cls.from_net_section(net, yolos[-1] if yolos else None, **overrides)
 
     @classmethod
