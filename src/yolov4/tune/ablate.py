@@ -68,7 +68,7 @@ def ablate(data: Any = None, model: Optional[PathLike] = None, *, plan: Any = "p
            fitness: Any = None, devices: Any = None, weights: Optional[PathLike] = None,
            partial: Optional[int] = None, hyp: Optional[PathLike] = None,
            model_kwargs: Optional[Mapping[str, Any]] = None,
-           train_fn: Optional[Callable[..., Any]] = None, plots: bool = True,
+           train_fn: Optional[Callable[..., Any]] = None, save_plots: bool = True,
            log: Callable[[str], None] = print, **overrides: Any) -> AblateResult:
     """Run ``plan`` (``"paper"``, a PLAN.yaml path or a mapping) for ``seeds`` seeds each.
 
@@ -147,7 +147,7 @@ def ablate(data: Any = None, model: Optional[PathLike] = None, *, plan: Any = "p
     md.with_name(md.name + ".tmp").write_text(text, encoding="utf-8")
     os.replace(md.with_name(md.name + ".tmp"), md)
     write_records(out / "ablate_table.csv", table, ("row",))
-    if plots:
+    if save_plots:
         plot_ablate(table, out / "plots" / "ablate.png")
     log(text)
     return AblateResult(out_dir=out, csv=csv_path, markdown=md, table=table,

@@ -88,7 +88,7 @@ def evolve(data: Any = None, model: Optional[PathLike] = None, *, trials: int = 
            resume: Optional[PathLike] = None, parent: str = "single",
            weights: Optional[PathLike] = None, partial: Optional[int] = None,
            hyp: Optional[PathLike] = None, model_kwargs: Optional[Mapping[str, Any]] = None,
-           train_fn: Optional[Callable[..., Any]] = None, plots: bool = True,
+           train_fn: Optional[Callable[..., Any]] = None, save_plots: bool = True,
            log: Callable[[str], None] = print, **overrides: Any) -> EvolveResult:
     """Evolve the hyperparameters of ``yolov4.train(data, model, ...)`` over ``trials`` runs.
 
@@ -170,7 +170,7 @@ def evolve(data: Any = None, model: Optional[PathLike] = None, *, trials: int = 
             + (f": {outcome.error}" if outcome.error else ""))
 
     TrialPool(parse_devices(devices), train_fn).run(next_spec, done)
-    if plots and records:
+    if save_plots and records:
         plot_evolve(records, list(table), out / "plots")
     best = _best(records)
     trial0 = next((r for r in records if int(r["trial"]) == 0), None)

@@ -12,6 +12,7 @@ import csv
 import io
 import math
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Sequence, Union
@@ -19,23 +20,32 @@ from typing import Any, Dict, List, Mapping, Sequence, Union
 PathLike = Union[str, "os.PathLike[str]"]
 
 
+_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+#: How non-finite floats are written, so that a status "nan" stays a string.
+_SPECIAL = {"NaN": float("nan"), "inf": float("inf"), "-inf": float("-inf")}
+
+
 def _parse(text: str) -> Any:
     """A CSV cell back to int / float / str (empty -> None)."""
     if text == "":
         return None
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
+    if text in _SPECIAL:
+        return _SPECIAL[text]
+    if not _NUMBER.match(text):
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
 
 
 def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
-        return repr(value) if math.isfinite(value) else str(value)
+        if math.isnan(value):
+            return "NaN"
+        return repr(value) if math.isfinite(value) else ("inf" if value > 0 else "-inf")
     return str(value)
 
 
@@ -78,9 +88,10 @@ def write_records(path: PathLike, rows: Sequence[Mapping[str, Any]],
 
 def append_record(path: PathLike, row: Mapping[str, Any], lead: Sequence[str] = ()
                   ) -> List[Dict[str, Any]]:
-    """Append ``row`` to the CSV at ``path`` atomically; returns all rows now in it."""
+    """Append ``row`` to the CSV at ``path`` atomically; returns all rows now in it, as
+    :func:`read_records` would read them back (so a resumed search sees the same values)."""
     rows = read_records(path)
-    rows.append(dict(row))
+    rows.append({k: _parse(_cell(v)) for k, v in row.items()})   # as a later read gives it
     write_records(path, rows, lead)
     return rows
 
