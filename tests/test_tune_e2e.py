@@ -130,3 +130,11 @@ def test_ablate_two_rows_two_seeds_through_the_cli(data, tmp_path, capsys):
     assert main(["ablate", "--resume", str(out), "--seeds", "3"]) == 0
     assert len(read_records(out / "ablate.csv")) == 6
     assert "6 trials recorded" not in capsys.readouterr().out
+
+
+def test_parallel_devices_run_one_trial_per_worker(data, tmp_path):
+    """--devices with two entries: two spawned worker processes (CPU here, GPUs in use)."""
+    r = yolov4.ablate(data=data, plan={"baseline": {}}, seeds=2, iterations=1,
+                      out=tmp_path / "ab", devices="cpu,cpu", log=lambda s: None,
+                      save_plots=False, **TINY)
+    assert sorted((row["seed"], row["status"]) for row in r.records) == [(0, "ok"), (1, "ok")]

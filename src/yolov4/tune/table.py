@@ -43,7 +43,9 @@ def build_table(records: Sequence[Mapping[str, Any]], rows: Sequence[str], basel
         out["paper_dAP"] = (None if ap is None or paper_base is None or name == baseline
                             else round(ap - paper_base, 3))
         if out["paper_dAP"] is not None and out["dAP"] is not None:
-            out["same_direction"] = "yes" if (out["dAP"] > 0) == (out["paper_dAP"] > 0) else "no"
+            ours, theirs = out["dAP"], out["paper_dAP"]
+            out["same_direction"] = ("tie" if ours == 0 or theirs == 0
+                                     else "yes" if (ours > 0) == (theirs > 0) else "no")
         else:
             out["same_direction"] = None
         table.append(out)
