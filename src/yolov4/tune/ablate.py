@@ -80,6 +80,7 @@ def ablate(data: Any = None, model: Optional[PathLike] = None, *, plan: Any = "p
             out, see :mod:`yolov4.tune.paper`).
         devices, fitness, train_fn: as :func:`yolov4.evolve`.
         resume: a previous ablation directory to continue.
+        save_plots: write the PNG plots of the search (``plots=`` is the trials' own).
     """
     if resume is not None:
         check_resume_args(resume, model=model, iterations=iterations, ga_hyp=ga_hyp,

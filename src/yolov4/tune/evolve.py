@@ -104,6 +104,7 @@ def evolve(data: Any = None, model: Optional[PathLike] = None, *, trials: int = 
         out: run directory. resume: a previous run directory to continue (its settings).
         parent: ``single`` (fitness-weighted draw of one of the top 5) or ``weighted``.
         train_fn: the training function (default :func:`yolov4.train`; for tests).
+        save_plots: write the PNG plots of the search (``plots=`` is the trials' own).
     """
     if resume is not None:
         check_resume_args(resume, model=model, iterations=iterations, genes=genes,
