@@ -6,6 +6,7 @@ Public API (imported lazily, so ``import yolov4`` stays cheap and has no side ef
 - :class:`Detector` — inference on images and videos
 - :class:`Evaluator`, :func:`val` — COCO and Darknet metrics
 - :func:`train` — the training engine
+- :func:`evolve`, :func:`ablate` — hyperparameter search and ablation tables
 - :func:`load_dataset` — Darknet, YOLO, COCO and VOC datasets
 """
 from __future__ import annotations
@@ -23,6 +24,8 @@ _LAZY = {
     "Evaluator": "yolov4.eval.evaluator",
     "val": "yolov4.eval.val",
     "train": "yolov4.engine.api",
+    "evolve": "yolov4.tune.evolve",
+    "ablate": "yolov4.tune.ablate",
     "load_dataset": "yolov4.data.formats",
     "YoloError": "yolov4.errors",
 }
