@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Union
 
@@ -27,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..atomic import atomic_write
 from ..errors import CheckpointError
 
 FORMAT = "yolov4-train"
@@ -81,31 +81,8 @@ def restore_rng(state: Mapping[str, Any]) -> None:
 
 # ---------------------------------------------------------------------- save
 def atomic_save(obj: Any, path: PathLike) -> Path:
-    """``torch.save`` to a temp file beside ``path``, fsync, then ``os.replace`` onto ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    try:  # make the rename itself durable
-        dfd = os.open(str(path.parent), os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
-    return path
+    """``torch.save`` to ``path`` atomically (:func:`yolov4.atomic.atomic_write`)."""
+    return atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def make_checkpoint(

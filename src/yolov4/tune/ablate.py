@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Union
 
+from ..atomic import atomic_write_text
 from ..errors import YoloError
 from .plan import Row, baseline_name, load_plan
 from .plots import plot_ablate
@@ -145,8 +146,7 @@ def ablate(data: Any = None, model: Optional[PathLike] = None, *, plan: Any = "p
     table = build_table(records, names, base, facts)
     md = out / "ablate_table.md"
     text = to_markdown(table, base, len(seed_list), paper=bool(facts))
-    md.with_name(md.name + ".tmp").write_text(text, encoding="utf-8")
-    os.replace(md.with_name(md.name + ".tmp"), md)
+    atomic_write_text(md, text)
     write_records(out / "ablate_table.csv", table, ("row",))
     if save_plots:
         plot_ablate(table, out / "plots" / "ablate.png")

@@ -16,19 +16,19 @@ Every trial is one isolated training (:mod:`yolov4.tune.trial`) with the genes p
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 import yaml
 
+from ..atomic import atomic_copy, atomic_write_text
 from ..errors import YoloError
 from .ga import PARENT_RULES, propose
 from .genes import Gene, base_values, gene_table
 from .plots import plot_evolve
 from .records import append_record, read_records
-from .session import Setup, check_resume_args, load_settings, make_setup, save_settings
+from .session import check_resume_args, load_settings, make_setup, save_settings
 from .trial import TrialOutcome, TrialPool, parse_devices
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -61,10 +61,7 @@ def _write_best_hyp(path: Path, row: Mapping[str, Any], genes: Mapping[str, Gene
              f"(the best of {path.parent / 'evolve.csv'} so far)",
              "# use: yolov4 train --hyp best_hyp.yaml ... (only the searched genes)"]
     body = {n: genes[n].typed(float(row[n])) for n in genes}
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n" + yaml.safe_dump(body, sort_keys=False),
-                   encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, "\n".join(lines) + "\n" + yaml.safe_dump(body, sort_keys=False))
 
 
 def _keep_best(out: Path, outcome: TrialOutcome, is_best: bool) -> None:
@@ -75,8 +72,7 @@ def _keep_best(out: Path, outcome: TrialOutcome, is_best: bool) -> None:
         dest.mkdir(exist_ok=True)
         for src in (Path(outcome.weights), run / "model.cfg", run / "model.weights"):
             if src.exists():
-                shutil.copyfile(src, dest / (src.name + ".tmp"))
-                os.replace(dest / (src.name + ".tmp"), dest / src.name)
+                atomic_copy(src, dest / src.name)
     for name in ("best.pt", "last.pt", "model.weights"):
         if (run / name).exists():
             (run / name).unlink()

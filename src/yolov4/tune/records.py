@@ -13,9 +13,10 @@ import io
 import math
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Sequence, Union
+
+from ..atomic import atomic_write_text
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -70,20 +71,7 @@ def write_records(path: PathLike, rows: Sequence[Mapping[str, Any]],
     writer.writeheader()
     for row in rows:
         writer.writerow({k: _cell(row.get(k)) for k in columns})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(buf.getvalue())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write_text(path, buf.getvalue())
 
 
 def append_record(path: PathLike, row: Mapping[str, Any], lead: Sequence[str] = ()

@@ -10,6 +10,7 @@ from typing import Any, Dict, Mapping, Optional, Union
 
 import yaml
 
+from ..atomic import atomic_write_text
 from ..errors import YoloError
 from .trial import DEFAULT_FITNESS, TrialSpec, parse_fitness
 
@@ -77,9 +78,7 @@ def save_settings(path: Path, setup: Setup, extra: Mapping[str, Any]) -> None:
     if not isinstance(setup.data, str):
         body["data"] = None
     body.update(extra)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(body, sort_keys=False), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, yaml.safe_dump(body, sort_keys=False))
 
 
 def load_settings(path: Path, data: Any = None) -> tuple:
