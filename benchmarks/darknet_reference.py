@@ -1,8 +1,9 @@
 """``recipe=darknet`` against Darknet itself: the same fine-tune, loss per iteration side by side.
 
-Darknet (AlexeyAB/darknet, built with ``../shared/tools/build-darknet``, which keeps its NaN/Inf
-guards) fine-tunes yolov4-tiny on a dataset written by ``benchmarks/digits_dataset.py``:
-``yolov4-tiny-custom.cfg`` with the dataset's classes, the first 29 layers of the official COCO
+Darknet (AlexeyAB/darknet with its two CPU-only backward bugs fixed by
+``benchmarks/darknet_cpu_fixes.py``, so that it trains as its GPU build does, then built with
+``../shared/tools/build-darknet``, which keeps its NaN/Inf guards) fine-tunes yolov4-tiny on a
+dataset written by ``benchmarks/digits_dataset.py``: ``yolov4-tiny-custom.cfg`` with the dataset's classes, the first 29 layers of the official COCO
 weights (``darknet partial ... 29``), batch 16, 320x320, ``max_batches`` N, burn_in N/10, steps at
 80 % and 90 %. It runs ``--runs`` times (Darknet seeds its data order from the clock, so two runs
 give the run-to-run spread), then ``detector map`` on the validation list. Ours trains the same
@@ -12,6 +13,7 @@ cfg from the same partial file with ``recipe=darknet`` and logs Darknet's printe
 chosen iterations, and whether ours lies within the Darknet runs' range.
 
     python benchmarks/digits_dataset.py --out runs/digits
+    python benchmarks/darknet_cpu_fixes.py /path/to/darknet-src
     ../shared/tools/build-darknet /path/to/darknet-src
     python benchmarks/darknet_reference.py --darknet /path/to/darknet-src/darknet \\
         --data runs/digits [--iterations 300] [--runs 2] [--out runs/darknet_reference]
@@ -163,9 +165,34 @@ def table(runs: List[Dict], darknet_runs: List[Dict], points: List[int]) -> None
               f"iterations ({100 * inside / total:.0f} %)")
 
 
+def windows(runs: List[Dict], darknet_runs: List[Dict], iterations: int) -> None:
+    """Mean loss per window of iterations: each Darknet run, ours, ours' gap to the Darknet
+    runs' mean and the Darknet runs' own spread (max - min over their mean), in %."""
+    edges = [e for e in (1, 11, 31, 61, 101, 151, 201, 251) if e <= iterations] + [iterations + 1]
+    names = [r["name"] for r in runs]
+    print("\n| iterations | " + " | ".join(f"{n} mean loss" for n in names)
+          + " | ours vs Darknet mean | Darknet spread |")
+    print("|---|" + "---|" * len(names) + "---|---|")
+    for a, b in zip(edges[:-1], edges[1:]):
+        means = []
+        for r in runs:
+            vals = [r["loss"][i] for i in range(a, b) if i in r["loss"]]
+            means.append(sum(vals) / len(vals) if len(vals) == b - a else None)
+        dk = [m for r, m in zip(runs, means) if r in darknet_runs and m is not None]
+        ours = [m for r, m in zip(runs, means) if r not in darknet_runs and m is not None]
+        gap = spread = ""
+        if dk:
+            centre = sum(dk) / len(dk)
+            spread = f"{100 * (max(dk) - min(dk)) / centre:.1f} %"
+            gap = ", ".join(f"{100 * (o - centre) / centre:+.1f} %" for o in ours)
+        cells = " | ".join("-" if m is None else f"{m:.3g}" for m in means)
+        print(f"| {a}-{b - 1} | {cells} | {gap} | {spread} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--darknet", required=True, help="a guarded Darknet binary")
+    ap.add_argument("--darknet", required=True,
+                    help="a Darknet binary built with darknet_cpu_fixes.py and build-darknet")
     ap.add_argument("--data", default="runs/digits", help="benchmarks/digits_dataset.py output")
     ap.add_argument("--iterations", type=int, default=300)
     ap.add_argument("--size", type=int, default=320)
@@ -201,6 +228,7 @@ def main() -> None:
           f"{args.batch}, {args.size}x{args.size}, {args.iterations} iterations; Darknet "
           f"{darknet} (OMP_NUM_THREADS={env_threads or 'default'})\n")
     table(runs, darknet_runs, points)
+    windows(runs, darknet_runs, args.iterations)
 
 
 if __name__ == "__main__":
