@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any, List
@@ -81,10 +80,7 @@ def _warn(message: str, bar: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import cv2
-
-    from ..predict import Detector, is_video, open_video, resolve_images
-    from ..preprocess import load_image
+    from ..predict import Detector, is_video
 
     size = None
     if args.size:
@@ -97,86 +93,15 @@ def run(args: argparse.Namespace) -> int:
                    bf16=args.bf16, engine=args.engine,
                    calibration=args.calibration)
     out = Path(args.out)
-    save_images = not args.no_save
-    if save_images or args.save_txt:
+    if not args.no_save or args.save_txt:
         out.mkdir(parents=True, exist_ok=True)
     if args.save_txt:
         (out / "labels").mkdir(parents=True, exist_ok=True)
     records: List[dict] = []
-    total_dets = 0
-    source = args.source
-    if is_video(source):
-        cap = open_video(source)
-        frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
-        fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
-        cap.release()
-        writer = None
-        video_out = out / (Path(source).stem + ".mp4")
-        stem = Path(source).stem
-        try:
-            for d in _progress(det.stream(source, batch_size=args.batch_size), frames,
-                               not args.quiet, "frame"):
-                if save_images:
-                    if writer is None:
-                        h, w = d.image_size
-                        writer = cv2.VideoWriter(str(video_out), cv2.VideoWriter_fourcc(*"mp4v"),
-                                                 fps, (w, h))
-                        if not writer.isOpened():
-                            raise DataError(f"{video_out}: cannot write video")
-                    writer.write(cv2.cvtColor(d.draw(), cv2.COLOR_RGB2BGR))
-                name = f"{stem}_{d.frame:06d}"
-                for r in d.to_coco_json():
-                    r["file_name"] = name
-                    records.append(r)
-                if args.save_txt:
-                    (out / "labels" / f"{name}.txt").write_text(
-                        "".join(line + "\n" for line in d.to_yolo_lines(args.save_conf)))
-                total_dets += len(d)
-        finally:
-            if writer is not None:
-                writer.release()
-        if not args.quiet:
-            print(f"{source}: {total_dets} detections; video written to {video_out}"
-                  if save_images else f"{source}: {total_dets} detections", file=sys.stderr)
+    if is_video(args.source):
+        _detect_video(det, args, out, records)
     else:
-        paths = resolve_images(source)
-        many = len(paths) > 1
-        skipped = 0
-        bar = _progress(None, len(paths), many and not args.quiet, "img")
-        for start in range(0, len(paths), args.batch_size):
-            images, ok_paths = [], []
-            for p in paths[start:start + args.batch_size]:
-                try:
-                    images.append(load_image(p))
-                    ok_paths.append(p)
-                except DataError as err:
-                    if not many:
-                        raise
-                    skipped += 1
-                    _warn(f"warning: skipped {err}", bar)
-            for d in det.detect_images(images, ok_paths):
-                stem = Path(d.path).stem
-                if save_images:
-                    target = out / Path(d.path).name
-                    if not cv2.imwrite(str(target), cv2.cvtColor(d.draw(images[ok_paths.index(d.path)]),
-                                                                 cv2.COLOR_RGB2BGR)):
-                        raise DataError(f"{target}: cannot write image")
-                if args.save_txt:
-                    (out / "labels" / f"{stem}.txt").write_text(
-                        "".join(line + "\n" for line in d.to_yolo_lines(args.save_conf)))
-                records.extend(d.to_coco_json())
-                total_dets += len(d)
-                if not many and not args.quiet:
-                    summary = ", ".join(f"{n} {s:.2f}" for n, s in zip(d.labels, d.scores.tolist()))
-                    print(f"{d.path}: {summary or 'no detections'}")
-            if bar is not None:
-                bar.update(len(paths[start:start + args.batch_size]))
-        if bar is not None:
-            bar.close()
-        if many and not args.quiet:
-            print(f"{len(paths) - skipped} images, {total_dets} detections"
-                  + (f", {skipped} skipped" if skipped else "")
-                  + (f"; annotated images in {out}" if save_images else ""), file=sys.stderr)
+        _detect_images(det, args, out, records)
     if args.save_json:
         target = Path(args.save_json)
         if target.parent:
@@ -184,3 +109,95 @@ def run(args: argparse.Namespace) -> int:
         with open(target, "w", encoding="utf-8") as f:
             json.dump(records, f)
     return 0
+
+
+def _save_labels(args: argparse.Namespace, out: Path, name: str, d) -> None:
+    if args.save_txt:
+        (out / "labels" / f"{name}.txt").write_text(
+            "".join(line + "\n" for line in d.to_yolo_lines(args.save_conf)))
+
+
+def _detect_video(det, args: argparse.Namespace, out: Path, records: List[dict]) -> None:
+    """Every frame of the video ``args.source``: an annotated ``.mp4``, labels, JSON records."""
+    import cv2
+
+    from ..predict import open_video
+
+    source, save_images = args.source, not args.no_save
+    cap = open_video(source)
+    frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+    cap.release()
+    writer = None
+    video_out = out / (Path(source).stem + ".mp4")
+    stem = Path(source).stem
+    total_dets = 0
+    try:
+        for d in _progress(det.stream(source, batch_size=args.batch_size), frames,
+                           not args.quiet, "frame"):
+            if save_images:
+                if writer is None:
+                    h, w = d.image_size
+                    writer = cv2.VideoWriter(str(video_out), cv2.VideoWriter_fourcc(*"mp4v"),
+                                             fps, (w, h))
+                    if not writer.isOpened():
+                        raise DataError(f"{video_out}: cannot write video")
+                writer.write(cv2.cvtColor(d.draw(), cv2.COLOR_RGB2BGR))
+            name = f"{stem}_{d.frame:06d}"
+            for r in d.to_coco_json():
+                r["file_name"] = name
+                records.append(r)
+            _save_labels(args, out, name, d)
+            total_dets += len(d)
+    finally:
+        if writer is not None:
+            writer.release()
+    if not args.quiet:
+        print(f"{source}: {total_dets} detections; video written to {video_out}"
+              if save_images else f"{source}: {total_dets} detections", file=sys.stderr)
+
+
+def _detect_images(det, args: argparse.Namespace, out: Path, records: List[dict]) -> None:
+    """Every image of ``args.source`` in batches: annotated copies, labels, JSON records; an
+    image that does not decode is skipped with a warning when there are several."""
+    import cv2
+
+    from ..predict import resolve_images
+    from ..preprocess import load_image
+
+    save_images = not args.no_save
+    paths = resolve_images(args.source)
+    many = len(paths) > 1
+    skipped = total_dets = 0
+    bar = _progress(None, len(paths), many and not args.quiet, "img")
+    for start in range(0, len(paths), args.batch_size):
+        images, ok_paths = [], []
+        for p in paths[start:start + args.batch_size]:
+            try:
+                images.append(load_image(p))
+                ok_paths.append(p)
+            except DataError as err:
+                if not many:
+                    raise
+                skipped += 1
+                _warn(f"warning: skipped {err}", bar)
+        for d in det.detect_images(images, ok_paths):
+            if save_images:
+                target = out / Path(d.path).name
+                drawn = d.draw(images[ok_paths.index(d.path)])
+                if not cv2.imwrite(str(target), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR)):
+                    raise DataError(f"{target}: cannot write image")
+            _save_labels(args, out, Path(d.path).stem, d)
+            records.extend(d.to_coco_json())
+            total_dets += len(d)
+            if not many and not args.quiet:
+                summary = ", ".join(f"{n} {s:.2f}" for n, s in zip(d.labels, d.scores.tolist()))
+                print(f"{d.path}: {summary or 'no detections'}")
+        if bar is not None:
+            bar.update(len(paths[start:start + args.batch_size]))
+    if bar is not None:
+        bar.close()
+    if many and not args.quiet:
+        print(f"{len(paths) - skipped} images, {total_dets} detections"
+              + (f", {skipped} skipped" if skipped else "")
+              + (f"; annotated images in {out}" if save_images else ""), file=sys.stderr)

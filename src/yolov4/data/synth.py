@@ -110,6 +110,41 @@ def _texture(rng: np.random.Generator, h: int, w: int, colour: np.ndarray) -> np
     return base * (1 - t) + other * t
 
 
+def _place_object(rng: np.random.Generator, shape: str, size: int, owner: np.ndarray,
+                  areas: List[float]) -> Optional[Tuple[np.ndarray, float]]:
+    """Up to 12 draws of a pose for one ``shape``; the first that stays visible (MIN_VISIBLE of
+    its area) and leaves every object already placed visible. Returns ``(mask bool[size,
+    size], full area in pixels)`` or None."""
+    for _attempt in range(12):
+        outline, hole = _outline(shape, rng)
+        r = rng.uniform(0.06, 0.2) * size
+        aspect = math.exp(rng.uniform(-0.35, 0.35))
+        theta = rng.uniform(0, 2 * math.pi)
+        cos, sin = math.cos(theta), math.sin(theta)
+        rot = np.array([[cos, -sin], [sin, cos]])
+        centre = rng.uniform(0.5 * r, size - 0.5 * r, 2)
+        scale = np.array([r * math.sqrt(aspect), r / math.sqrt(aspect)])
+
+        def place(pts: np.ndarray) -> np.ndarray:
+            return ((pts * scale) @ rot.T + centre) * 16  # 4 fractional bits
+
+        outer = np.round(place(outline)).astype(np.int32)
+        full = cv2.contourArea(outer.astype(np.float32)) / 256
+        mask = np.zeros((size, size), np.uint8)
+        cv2.fillPoly(mask, [outer], 1, cv2.LINE_8, 4)
+        if hole is not None:
+            inner = np.round(place(hole)).astype(np.int32)
+            full -= cv2.contourArea(inner.astype(np.float32)) / 256
+            cv2.fillPoly(mask, [inner], 0, cv2.LINE_8, 4)
+        m = mask.astype(bool)
+        if full <= 0 or m.sum() < MIN_VISIBLE * full:
+            continue
+        if all(np.count_nonzero((owner == k) & ~m) >= MIN_VISIBLE * areas[k]
+               for k in range(len(areas))):
+            return m, full
+    return None
+
+
 def render_scene(rng: np.random.Generator, size: int = 256, classes: int = 5,
                  max_objects: int = 6, return_owner: bool = False, clutter: float = 1.0) -> tuple:
     """Render one scene. ``clutter`` scales the background noise and the number of blobs and
@@ -129,36 +164,10 @@ def render_scene(rng: np.random.Generator, size: int = 256, classes: int = 5,
     count = 0 if rng.random() < 0.04 else int(rng.integers(1, max_objects + 1))
     for _ in range(count):
         cls = int(rng.integers(0, classes))
-        for _attempt in range(12):
-            outline, hole = _outline(SHAPES[cls], rng)
-            r = rng.uniform(0.06, 0.2) * size
-            aspect = math.exp(rng.uniform(-0.35, 0.35))
-            theta = rng.uniform(0, 2 * math.pi)
-            cos, sin = math.cos(theta), math.sin(theta)
-            rot = np.array([[cos, -sin], [sin, cos]])
-            centre = rng.uniform(0.5 * r, size - 0.5 * r, 2)
-            scale = np.array([r * math.sqrt(aspect), r / math.sqrt(aspect)])
-
-            def place(pts: np.ndarray) -> np.ndarray:
-                return ((pts * scale) @ rot.T + centre) * 16  # 4 fractional bits
-
-            outer = np.round(place(outline)).astype(np.int32)
-            full = cv2.contourArea(outer.astype(np.float32)) / 256
-            mask = np.zeros((size, size), np.uint8)
-            cv2.fillPoly(mask, [outer], 1, cv2.LINE_8, 4)
-            if hole is not None:
-                inner = np.round(place(hole)).astype(np.int32)
-                full -= cv2.contourArea(inner.astype(np.float32)) / 256
-                cv2.fillPoly(mask, [inner], 0, cv2.LINE_8, 4)
-            m = mask.astype(bool)
-            if full <= 0 or m.sum() < MIN_VISIBLE * full:
-                continue
-            ok = all(np.count_nonzero((owner == k) & ~m) >= MIN_VISIBLE * areas[k]
-                     for k in range(len(areas)))
-            if ok:
-                break
-        else:
+        placed = _place_object(rng, SHAPES[cls], size, owner, areas)
+        if placed is None:
             continue
+        m, full = placed
         ys, xs = np.nonzero(m)
         y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
         bg_mean = img[y0:y1, x0:x1][m[y0:y1, x0:x1]].mean(0)

@@ -83,8 +83,38 @@ def winograd_autotune(module: nn.Module, example: Tensor, runs: int = 5,
     Returns:
         How many convolutions were swapped.
     """
-    import time
+    inputs = _record_inputs(module, example, min_channels)
+    flush = torch.empty(_cache_bytes() // 4) if cold and example.device.type == "cpu" else None
+    layers = _time_layers(module, inputs, _timer(runs, flush), max(margins), cold)
+    # per-layer wins do not always add up (caches, layouts), and a margin that suits one
+    # machine does not suit the next: time the whole network with each margin's set
+    sets = {}  # frozenset of swapped layers -> the first margin proposing it
+    for margin in sorted(margins):
+        chosen = frozenset(i for i, layer in enumerate(layers) if layer.ratio < margin)
+        if chosen:
+            sets.setdefault(chosen, margin)
+    options = list(sets) if max(margins) > 1.0 else [frozenset()] + list(sets)  # > 1: forced
+    if not options:
+        return 0
+    t_net = _timer(runs, None)([_network_with(module, layers, c) for c in options], example)
+    best = options[min(range(len(options)), key=t_net.__getitem__)]
+    for i, layer in enumerate(layers):
+        swapped = i in best
+        setattr(layer.parent, layer.attr, layer.winograd if swapped else layer.conv)
+        if layer.fused:
+            layer.parent.act = nn.Identity() if swapped else layer.act
+        if report is not None:
+            report.append((layer.name, layer.t_direct * 1e3, layer.t_wg * 1e3, layer.kernel,
+                           swapped))
+    if report is not None:
+        t_none = t_net[0] if not options[0] else float("nan")
+        report.append(("network", t_none * 1e3, min(t_net) * 1e3,
+                       f"margin {sets[best]:g}" if best else "", bool(best)))
+    return len(best)
 
+
+def _record_inputs(module: nn.Module, example: Tensor, min_channels: int) -> dict:
+    """``{name: input Tensor}`` of every eligible conv, from one ``module(example)``."""
     inputs = {}
     hooks = []
     for name, m in module.named_modules():
@@ -96,11 +126,16 @@ def winograd_autotune(module: nn.Module, example: Tensor, runs: int = 5,
     finally:
         for h in hooks:
             h.remove()
+    return inputs
 
-    flush = torch.empty(_cache_bytes() // 4) if cold and example.device.type == "cpu" else None
+
+def _timer(runs: int, flush: Optional[Tensor]):
+    """``timed(fns, x, evict=False)``: median seconds of each function on ``x``, called
+    round-robin ``runs`` times; ``evict`` writes ``flush`` (evicting the caches) and reads ``x``
+    before each call, as inside the network."""
+    import time
 
     def timed(fns, x, evict=False):
-        """Median seconds of each function on ``x``, called round-robin ``runs`` times."""
         for f in fns:
             f(x)
         ts = [[] for _ in fns]
@@ -113,10 +148,14 @@ def winograd_autotune(module: nn.Module, example: Tensor, runs: int = 5,
                 f(x)
                 t_f.append(time.perf_counter() - t)
         return [sorted(t_f)[runs // 2] for t_f in ts]
+    return timed
 
+
+def _time_layers(module: nn.Module, inputs: dict, timed, top: float, cold: bool) -> list:
+    """One :class:`_Layer` per eligible conv: its direct time and its fastest Winograd
+    candidate's (built only when below ``top`` x direct); repeated shapes are timed once."""
     layers = []
-    decided = {}  # layer shape -> (tile, gemm, t_wg, t_direct): repeated blocks of a
-    top = max(margins)  # backbone are timed once
+    decided = {}  # layer shape -> (tile, gemm, t_wg, t_direct)
     for name, x in inputs.items():
         parent_name, _, attr = name.rpartition(".")
         parent = module.get_submodule(parent_name) if parent_name else module
@@ -139,43 +178,18 @@ def winograd_autotune(module: nn.Module, example: Tensor, runs: int = 5,
             wg = WinogradConv2d(conv, slope, tile, gemm, x.shape).to(conv.weight.device)
         layers.append(_Layer(name, parent, attr, conv, getattr(parent, "act", None), direct, wg,
                              slope is not None, f"F({tile}x{tile}) {gemm}", t_wg, t_direct))
+    return layers
 
-    # per-layer wins do not always add up (caches, layouts), and a margin that suits one
-    # machine does not suit the next: time the whole network with each margin's set
-    sets = {}  # frozenset of swapped layers -> the first margin proposing it
-    for margin in sorted(margins):
-        chosen = frozenset(i for i, layer in enumerate(layers) if layer.ratio < margin)
-        if chosen:
-            sets.setdefault(chosen, margin)
-    options = list(sets) if top > 1.0 else [frozenset()] + list(sets)  # > 1: forced swaps
 
-    def use(chosen):
-        def run(x):
-            for i, layer in enumerate(layers):
-                setattr(layer.parent, layer.attr,
-                        layer.winograd if i in chosen else layer.direct)
-                if layer.fused:
-                    layer.parent.act = nn.Identity()
-            module(x)
-        return run
-
-    if not options:
-        return 0
-    t_net = timed([use(c) for c in options], example)
-    best = options[min(range(len(options)), key=t_net.__getitem__)]
-    for i, layer in enumerate(layers):
-        swapped = i in best
-        setattr(layer.parent, layer.attr, layer.winograd if swapped else layer.conv)
-        if layer.fused:
-            layer.parent.act = nn.Identity() if swapped else layer.act
-        if report is not None:
-            report.append((layer.name, layer.t_direct * 1e3, layer.t_wg * 1e3, layer.kernel,
-                           swapped))
-    if report is not None:
-        t_none = t_net[0] if not options[0] else float("nan")
-        report.append(("network", t_none * 1e3, min(t_net) * 1e3,
-                       f"margin {sets[best]:g}" if best else "", bool(best)))
-    return len(best)
+def _network_with(module: nn.Module, layers: list, chosen: frozenset):
+    """A callable running ``module`` with the layers in ``chosen`` swapped to Winograd."""
+    def run(x):
+        for i, layer in enumerate(layers):
+            setattr(layer.parent, layer.attr, layer.winograd if i in chosen else layer.direct)
+            if layer.fused:
+                layer.parent.act = nn.Identity()
+        module(x)
+    return run
 
 
 def _cache_bytes() -> int:

@@ -63,6 +63,27 @@ def fit_anchors(setup: Setup) -> List[List[float]]:
     return [[round(float(w), 2), round(float(h), 2)] for w, h in anchors]
 
 
+def _new_ablation(out: Path, setup: Setup, plan: Any, ga_hyp: Optional[PathLike],
+                  log: Callable[[str], None]) -> tuple:
+    """Load the plan (fitting anchors for its ``anchors: fit`` rows), write
+    ``out/ablate.yaml``; ``(rows, paper facts, plan source)``."""
+    rows, facts, source = load_plan(plan, setup.model, str(ga_hyp) if ga_hyp else None)
+    if any(r.fit_anchors for r in rows):
+        fitted = fit_anchors(setup)
+        log(f"anchors fitted to the training boxes (k-means): {fitted}")
+        for r in rows:
+            if r.fit_anchors:
+                r.model_kwargs["anchors"] = fitted
+    out.mkdir(parents=True, exist_ok=True)
+    if (out / "ablate.csv").exists():
+        raise YoloError(f"{out}: holds a previous ablation (ablate.csv); resume it with "
+                        f"--resume {out} or choose another --out")
+    save_settings(out / "ablate.yaml", setup,
+                  {"plan": source, "rows": [asdict(r) for r in rows],
+                   "facts": {k: list(v) for k, v in facts.items()}})
+    return rows, facts, source
+
+
 def ablate(data: Any = None, model: Optional[PathLike] = None, *, plan: Any = "paper",
            seeds: int = 2, iterations: Optional[int] = None, out: PathLike = "runs/ablate",
            resume: Optional[PathLike] = None, ga_hyp: Optional[PathLike] = None,
@@ -96,21 +117,8 @@ def ablate(data: Any = None, model: Optional[PathLike] = None, *, plan: Any = "p
         setup = make_setup(data, model, weights=weights, partial=partial, hyp=hyp,
                            model_kwargs=model_kwargs, iterations=iterations, fitness=fitness,
                            overrides=overrides)
-        rows, facts, source = load_plan(plan, setup.model, str(ga_hyp) if ga_hyp else None)
-        if any(r.fit_anchors for r in rows):
-            fitted = fit_anchors(setup)
-            log(f"anchors fitted to the training boxes (k-means): {fitted}")
-            for r in rows:
-                if r.fit_anchors:
-                    r.model_kwargs["anchors"] = fitted
         out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        if (out / "ablate.csv").exists():
-            raise YoloError(f"{out}: holds a previous ablation (ablate.csv); resume it with "
-                            f"--resume {out} or choose another --out")
-        save_settings(out / "ablate.yaml", setup,
-                      {"plan": source, "rows": [asdict(r) for r in rows],
-                       "facts": {k: list(v) for k, v in facts.items()}})
+        rows, facts, source = _new_ablation(out, setup, plan, ga_hyp, log)
     if int(seeds) < 1:
         raise YoloError(f"seeds must be >= 1, got {seeds}")
     seed_list = [setup.seed + k for k in range(int(seeds))]

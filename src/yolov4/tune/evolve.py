@@ -78,6 +78,24 @@ def _keep_best(out: Path, outcome: TrialOutcome, is_best: bool) -> None:
             (run / name).unlink()
 
 
+def _new_search(out: Path, setup: Any, genes: Optional[Sequence[str]], parent: str) -> tuple:
+    """Check a new search's settings, write ``out/evolve.yaml``; ``(base values, gene table)``."""
+    if parent not in PARENT_RULES:
+        raise YoloError(f"parent '{parent}': choose one of {', '.join(PARENT_RULES)}")
+    base, table = base_values(setup.data, setup.model, gene_table(genes), hyp=setup.hyp,
+                              overrides=setup.overrides, model_kwargs=setup.model_kwargs)
+    if not table:
+        raise YoloError("no gene left to search (all fixed by your overrides?)")
+    out.mkdir(parents=True, exist_ok=True)
+    if (out / "evolve.csv").exists():
+        raise YoloError(f"{out}: holds a previous search (evolve.csv); resume it with "
+                        f"--resume {out} or choose another --out")
+    save_settings(out / "evolve.yaml", setup,
+                  {"genes": {n: asdict(g) for n, g in table.items()}, "base": base,
+                   "parent": parent})
+    return base, table
+
+
 def evolve(data: Any = None, model: Optional[PathLike] = None, *, trials: int = 10,
            iterations: Optional[int] = None, genes: Optional[Sequence[str]] = None,
            fitness: Any = None, devices: Any = None, out: PathLike = "runs/evolve",
@@ -111,23 +129,11 @@ def evolve(data: Any = None, model: Optional[PathLike] = None, *, trials: int = 
         table = {n: Gene(**g) for n, g in extra["genes"].items()}
         base, parent = dict(extra["base"]), str(extra["parent"])
     else:
-        if parent not in PARENT_RULES:
-            raise YoloError(f"parent '{parent}': choose one of {', '.join(PARENT_RULES)}")
+        out = Path(out)
         setup = make_setup(data, model, weights=weights, partial=partial, hyp=hyp,
                            model_kwargs=model_kwargs, iterations=iterations, fitness=fitness,
                            overrides=overrides)
-        base, table = base_values(setup.data, setup.model, gene_table(genes), hyp=setup.hyp,
-                                  overrides=setup.overrides, model_kwargs=setup.model_kwargs)
-        if not table:
-            raise YoloError("no gene left to search (all fixed by your overrides?)")
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        if (out / "evolve.csv").exists():
-            raise YoloError(f"{out}: holds a previous search (evolve.csv); resume it with "
-                            f"--resume {out} or choose another --out")
-        save_settings(out / "evolve.yaml", setup,
-                      {"genes": {n: asdict(g) for n, g in table.items()}, "base": base,
-                       "parent": parent})
+        base, table = _new_search(out, setup, genes, parent)
     if int(trials) < 1:
         raise YoloError(f"trials must be >= 1, got {trials}")
     csv_path = out / "evolve.csv"
@@ -162,13 +168,17 @@ def evolve(data: Any = None, model: Optional[PathLike] = None, *, trials: int = 
         _keep_best(out, outcome, is_best)
         if is_best:
             _write_best_hyp(out / "best_hyp.yaml", row, table)
-        log(f"trial {i}: {outcome.status} fitness {outcome.fitness:.4f} in {outcome.seconds:.0f}s"
-            f" ({origin})" + (" - new best" if is_best else "")
+        log(f"trial {i}: {outcome.status} fitness {outcome.fitness:.4f} in "
+            f"{outcome.seconds:.0f}s ({origin})" + (" - new best" if is_best else "")
             + (f": {outcome.error}" if outcome.error else ""))
 
     TrialPool(parse_devices(devices), train_fn).run(next_spec, done)
     if save_plots and records:
         plot_evolve(records, list(table), out / "plots")
+    return _result(out, csv_path, records)
+
+
+def _result(out: Path, csv_path: Path, records: List[Dict[str, Any]]) -> EvolveResult:
     best = _best(records)
     trial0 = next((r for r in records if int(r["trial"]) == 0), None)
     weights_path = next((p for p in sorted((out / "best").glob("*.pt"))), None) \
