@@ -6,6 +6,7 @@ uninterrupted run; failures against their documented messages.
 """
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -230,6 +231,9 @@ def test_isolated_nan_loss_skips_that_update_and_trains_on(tmp_path, monkeypatch
     assert any("iteration 2: loss is nan; update skipped (1 in a row, 1 skipped so far" in ln
                for ln in lines), lines
     assert any("1 of 4 updates were skipped" in ln for ln in lines)
+    rows = {int(r["iteration"]): r for r in res.losses}
+    assert math.isnan(float(rows[2]["loss"])) and math.isnan(float(rows[2]["darknet_loss"]))
+    assert all(math.isfinite(float(rows[i]["loss"])) for i in (1, 3, 4))
 
 
 def test_persistent_nan_loss_stops_after_nan_patience(tmp_path, monkeypatch):

@@ -317,6 +317,9 @@ class Trainer:
             if event in ("init", "apply") and self.verbose:
                 self.log(f"EMA {event} at iteration {self.iteration}")
         self.iter_losses = {k: v / self.batch for k, v in sums.items()}   # per image
+        if bad_loss is not None:  # logged as what it was, not as the 0 of an empty sum
+            self.iter_losses = {k: math.nan for k in sums}
+            self.iter_losses["loss"] = bad_loss
         self.input_hw = input_hw
 
     def _step(self, bad_loss: Optional[float]) -> None:
@@ -370,7 +373,8 @@ class Trainer:
                    images_per_s=round(ips, 2), size=f"{self.input_hw[1]}x{self.input_hw[0]}",
                    **self.iter_losses)
         self.runlog.log_iteration(row)
-        self.epoch_losses.append(self.iter_losses)
+        if math.isfinite(self.iter_losses["loss"]):  # a skipped update has no loss to average
+            self.epoch_losses.append(self.iter_losses)
         if self.device.type == "cuda":
             mem = f"{torch.cuda.max_memory_allocated(self.device) / 1e9:.2f}G"
         else:
