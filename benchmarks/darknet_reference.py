@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import subprocess
@@ -99,19 +100,38 @@ def parse_map(log: Path) -> Optional[float]:
 
 def ours_run(out: Path, data_dir: Path, cfg: Path, start: Path, iterations: int, size: int,
              batch: int, seed: int) -> Dict[str, object]:
+    """Our ``recipe=darknet`` run; one that stops on non-finite values (``nan_patience``) is
+    recorded up to where it stopped, its skipped updates as NaN."""
+    import csv
+
     from yolov4.engine.api import train
+    from yolov4.engine.trainer import TrainingError
     t = time.perf_counter()
-    res = train(data=str(data_dir / "data.yaml"), model=str(cfg), weights=str(start),
-                out=out / f"ours{seed}", recipe="darknet", max_batches=iterations, size=size,
-                batch=batch, seed=seed, eval_interval=0, verbose=False, log=lambda s: None)
+    run_dir, stopped, mAP, skipped = out / f"ours{seed}", None, None, None
+    try:
+        res = train(data=str(data_dir / "data.yaml"), model=str(cfg), weights=str(start),
+                    out=run_dir, recipe="darknet", max_batches=iterations, size=size,
+                    batch=batch, seed=seed, eval_interval=0, verbose=False, log=lambda s: None)
+        rows, mAP, skipped = res.losses, res.metrics.get("darknet.mAP50"), res.skipped_updates
+    except TrainingError as err:
+        stopped = str(err).split(";")[0]
+        with (run_dir / "iterations.csv").open() as f:
+            rows = list(csv.DictReader(f))
     losses, avg, running = {}, {}, None
-    for row in res.losses:
+    for row in rows:
         v = float(row["darknet_loss"])
         running = v if running is None else 0.9 * running + 0.1 * v
         losses[int(row["iteration"])], avg[int(row["iteration"])] = v, running
-    return {"name": f"ours recipe=darknet seed {seed}", "loss": losses, "avg": avg,
-            "mAP50": res.metrics.get("darknet.mAP50"), "minutes": (time.perf_counter() - t) / 60,
-            "skipped": res.skipped_updates}
+    r = {"name": f"ours recipe=darknet seed {seed}", "loss": losses, "avg": avg, "mAP50": mAP,
+         "minutes": (time.perf_counter() - t) / 60, "skipped": skipped}
+    if stopped:
+        r["stopped"] = stopped
+    return r
+
+
+def diverged_at(run: Dict) -> Optional[int]:
+    """The first iteration whose loss is not finite, or None."""
+    return next((i for i in sorted(run["loss"]) if not math.isfinite(run["loss"][i])), None)
 
 
 def recorded(path: Path, reuse: bool, run: Callable[[], Dict]) -> Dict:
@@ -138,28 +158,34 @@ def table(runs: List[Dict], darknet_runs: List[Dict], points: List[int]) -> None
         for r in runs:
             v, a = r["loss"].get(it), r["avg"].get(it)
             cells.append("-" if v is None else f"{v:.3g} ({a:.3g})")
-        lo = [r["avg"].get(it) for r in darknet_runs if r["avg"].get(it) is not None]
+        lo = [a for a in (r["avg"].get(it) for r in darknet_runs)
+              if a is not None and math.isfinite(a)]
         verdict = ""
-        if lo:
+        if len(lo) == len(darknet_runs):
             ours = [r["avg"].get(it) for r in runs if r not in darknet_runs]
-            ok = [min(lo) <= o <= max(lo) for o in ours if o is not None]
-            verdict = ", ".join("yes" if k else "no" for k in ok)
+            ok = ["-" if o is None or not math.isfinite(o) else
+                  ("yes" if min(lo) <= o <= max(lo) else "no") for o in ours]
+            verdict = ", ".join(ok)
         print(f"| {it} | " + " | ".join(cells) + f" | {verdict} |")
     for r in runs:
         its = sorted(r["avg"])
         if r in darknet_runs or not darknet_runs:
             continue
         for it in its:
-            lo = [d["avg"][it] for d in darknet_runs if it in d["avg"]]
-            if len(lo) == len(darknet_runs):
+            lo = [d["avg"][it] for d in darknet_runs
+                  if it in d["avg"] and math.isfinite(d["avg"][it])]
+            if len(lo) == len(darknet_runs) and math.isfinite(r["avg"][it]):
                 total += 1
                 inside += min(lo) <= r["avg"][it] <= max(lo)
     print()
     for r in runs:
-        extra = f", {r['skipped']} skipped updates" if "skipped" in r else ""
+        extra = f", {r['skipped']} skipped updates" if r.get("skipped") is not None else ""
         mAP = "n/a" if r["mAP50"] is None else f"{r['mAP50']:.4f}"
+        nan_at = diverged_at(r)
+        state = (f"; loss not finite from iteration {nan_at}" if nan_at else "") + (
+            f"; {r['stopped']}" if r.get("stopped") else "")
         print(f"- {r['name']}: {len(r['loss'])} iterations in {r['minutes']:.1f} min, "
-              f"final mAP@0.5 {mAP}{extra}")
+              f"final mAP@0.5 {mAP}{extra}{state}")
     if total:
         print(f"- ours' running average inside the Darknet runs' range at {inside} of {total} "
               f"iterations ({100 * inside / total:.0f} %)")
@@ -175,17 +201,19 @@ def windows(runs: List[Dict], darknet_runs: List[Dict], iterations: int) -> None
     print("|---|" + "---|" * len(names) + "---|---|")
     for a, b in zip(edges[:-1], edges[1:]):
         means = []
-        for r in runs:
+        for r in runs:  # a window with a missing or non-finite loss has no mean
             vals = [r["loss"][i] for i in range(a, b) if i in r["loss"]]
-            means.append(sum(vals) / len(vals) if len(vals) == b - a else None)
+            ok = len(vals) == b - a and all(math.isfinite(v) for v in vals)
+            means.append(sum(vals) / len(vals) if ok else None)
         dk = [m for r, m in zip(runs, means) if r in darknet_runs and m is not None]
         ours = [m for r, m in zip(runs, means) if r not in darknet_runs and m is not None]
         gap = spread = ""
         if dk:
             centre = sum(dk) / len(dk)
-            spread = f"{100 * (max(dk) - min(dk)) / centre:.1f} %"
+            spread = f"{100 * (max(dk) - min(dk)) / centre:.1f} %" if len(dk) > 1 else "one run"
             gap = ", ".join(f"{100 * (o - centre) / centre:+.1f} %" for o in ours)
-        cells = " | ".join("-" if m is None else f"{m:.3g}" for m in means)
+        cells = " | ".join("diverged" if m is None and diverged_at(r) and diverged_at(r) < b
+                           else "-" if m is None else f"{m:.3g}" for r, m in zip(runs, means))
         print(f"| {a}-{b - 1} | {cells} | {gap} | {spread} |")
 
 
