@@ -20,7 +20,7 @@ from ..errors import YoloError
 from .plan import Row, baseline_name, load_plan
 from .plots import plot_ablate
 from .records import append_record, read_records, write_records
-from .session import Setup, check_resume_args, load_settings, make_setup, save_settings
+from .session import Setup, make_setup, resume_run, save_settings
 from .table import build_table, to_markdown
 from .trial import TrialOutcome, TrialPool, parse_devices
 
@@ -105,11 +105,10 @@ def ablate(data: Any = None, model: Optional[PathLike] = None, *, plan: Any = "p
         save_plots: write the PNG plots of the search (``plots=`` is the trials' own).
     """
     if resume is not None:
-        check_resume_args(resume, model=model, iterations=iterations, ga_hyp=ga_hyp,
-                          fitness=fitness, weights=weights, partial=partial, hyp=hyp,
-                          model_kwargs=model_kwargs, overrides=overrides)
-        out = Path(resume)
-        setup, extra = load_settings(out / "ablate.yaml", data)
+        out, setup, extra = resume_run(resume, "ablate.yaml", data, model=model,
+                                       iterations=iterations, ga_hyp=ga_hyp, fitness=fitness,
+                                       weights=weights, partial=partial, hyp=hyp,
+                                       model_kwargs=model_kwargs, overrides=overrides)
         rows = [Row(**r) for r in extra["rows"]]
         facts = {k: tuple(v) for k, v in (extra.get("facts") or {}).items()}
         source = extra.get("plan", "?")

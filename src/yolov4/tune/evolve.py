@@ -28,7 +28,7 @@ from .ga import PARENT_RULES, propose
 from .genes import Gene, base_values, gene_table
 from .plots import plot_evolve
 from .records import append_record, read_records
-from .session import check_resume_args, load_settings, make_setup, save_settings
+from .session import make_setup, resume_run, save_settings
 from .trial import TrialOutcome, TrialPool, parse_devices
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -121,11 +121,10 @@ def evolve(data: Any = None, model: Optional[PathLike] = None, *, trials: int = 
         save_plots: write the PNG plots of the search (``plots=`` is the trials' own).
     """
     if resume is not None:
-        check_resume_args(resume, model=model, iterations=iterations, genes=genes,
-                          fitness=fitness, weights=weights, partial=partial, hyp=hyp,
-                          model_kwargs=model_kwargs, overrides=overrides)
-        out = Path(resume)
-        setup, extra = load_settings(out / "evolve.yaml", data)
+        out, setup, extra = resume_run(resume, "evolve.yaml", data, model=model,
+                                       iterations=iterations, genes=genes, fitness=fitness,
+                                       weights=weights, partial=partial, hyp=hyp,
+                                       model_kwargs=model_kwargs, overrides=overrides)
         table = {n: Gene(**g) for n, g in extra["genes"].items()}
         base, parent = dict(extra["base"]), str(extra["parent"])
     else:

@@ -98,6 +98,15 @@ def load_settings(path: Path, data: Any = None) -> tuple:
     return setup, {k: v for k, v in body.items() if k not in names}
 
 
+def resume_run(resume: PathLike, settings: str, data: Any = None, **given: Any) -> tuple:
+    """``(run directory, Setup, extra settings)`` of a run to resume: refuses any setting in
+    ``given`` (:func:`check_resume_args`) and reads ``settings`` (e.g. ``evolve.yaml``) there."""
+    check_resume_args(resume, **given)
+    out = Path(resume)
+    setup, extra = load_settings(out / settings, data)
+    return out, setup, extra
+
+
 def check_resume_args(resume: PathLike, **given: Any) -> None:
     """With ``resume=``, the run's settings come from its directory: refuse others."""
     bad = sorted(k for k, v in given.items() if v not in (None, {}, False))
