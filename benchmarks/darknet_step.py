@@ -27,7 +27,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 LOSS_LINE = re.compile(r"^\s*1: ([-\w.]+), ")
 NO_AUG = [(r"(?m)^saturation\s*=.*$", "saturation = 1"), (r"(?m)^exposure\s*=.*$", "exposure = 1"),
-          (r"(?m)^hue\s*=.*$", "hue=0\nflip=0"), (r"(?m)^jitter\s*=.*$", "jitter=0"),
+          (r"(?m)^hue\s*=.*$", "hue=0"), (r"(?m)^jitter\s*=.*$", "jitter=0"),
           (r"(?m)^resize\s*=.*$", "resize=1"), (r"(?m)^max_batches\s*=.*$", "max_batches=1"),
           (r"(?m)^burn_in\s*=.*$", "burn_in=0"), (r"(?m)^policy\s*=.*$", "policy=constant"),
           (r"(?m)^learning_rate\s*=.*$", "learning_rate=0.001")]
@@ -67,8 +67,11 @@ def step_cfg(cfg: Path, out: Path) -> Path:
     text = cfg.read_text()
     for pattern, repl in NO_AUG:
         text, n = re.subn(pattern, repl, text)
-        if not n and "flip" not in repl:
+        if not n:
             raise SystemExit(f"{cfg}: no line matches {pattern}")
+    text, n = re.subn(r"(?m)^flip\s*=.*$", "flip=0", text)
+    if not n:  # Darknet's default is flip=1: switch it off in [net]
+        text = re.sub(r"(?m)^\[net\]\s*$", "[net]\nflip=0", text, count=1)
     path = out / "step.cfg"
     path.write_text(text)
     return path
