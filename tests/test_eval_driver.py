@@ -72,3 +72,34 @@ def test_val_runs_the_openvino_engine(trained, monkeypatch):
     assert len(calls) == 3                               # 6 images in batches of 2
     # fp32 OpenVINO: the same detections up to float rounding
     assert ov_m["darknet.mAP50"] == pytest.approx(torch_m["darknet.mAP50"], abs=1e-3)
+
+
+def test_val_int8_openvino_reports_the_int8_model(trained, monkeypatch, tmp_path):
+    """``val(engine="openvino", calibration=...)`` evaluates the int8 model: its runner is int8
+    and the network outputs it scores are not the fp32 ones."""
+    pytest.importorskip("nncf")
+    import cv2
+    from yolov4.runtime import openvino as ov
+
+    res, val_set = trained
+    images = tmp_path / "calib"
+    images.mkdir()
+    for s in val_set.samples:
+        cv2.imwrite(str(images / s.path), cv2.cvtColor(s.image, cv2.COLOR_RGB2BGR))
+    seen = {}
+    real = ov.OpenVinoRunner.__call__
+
+    def spy(self, x):
+        out = real(self, x)
+        seen.setdefault(self.precision, []).append([t.detach().clone() for t in out])
+        return out
+
+    monkeypatch.setattr(ov.OpenVinoRunner, "__call__", spy)
+    kw = dict(model=str(res.cfg), weights=str(res.weights), conf=0.05, iou=0.45, verbose=False,
+              batch_size=2, engine="openvino")
+    yolov4.val(val_set, **kw)
+    yolov4.val(val_set, calibration=str(images), **kw)
+    assert set(seen) == {"fp32", "int8"} and len(seen["int8"]) == 3
+    diff = max(float((a - b).abs().max()) for fa, fb in zip(seen["fp32"], seen["int8"])
+               for a, b in zip(fa, fb))
+    assert diff > 1e-4, "the int8 run returned the fp32 outputs"
