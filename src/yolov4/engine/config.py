@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import difflib
-import math
 from importlib import resources
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -66,15 +65,22 @@ def _check_keys(values: Mapping[str, Any], where: str, known: Sequence[str]) -> 
             raise YoloError(f"{where}: unknown hyperparameter '{key}'{hint}; see yolov4/engine/hyp.yaml")
 
 
+def read_yaml(path: PathLike, not_found: str) -> Any:
+    """The parsed YAML file ``path``; a missing file raises ``YoloError(not_found)``, invalid
+    YAML ``YoloError("<path>: not valid YAML: <first line of the parser's message>")``."""
+    path = Path(path)
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise YoloError(not_found) from None
+    except yaml.YAMLError as err:
+        raise YoloError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from None
+
+
 def load_hyp_file(path: PathLike) -> Dict[str, Any]:
     """A user hyperparameter YAML (a mapping of hyp.yaml keys)."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise YoloError(f"{path}: hyperparameter file not found") from None
-    except yaml.YAMLError as err:
-        raise YoloError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from None
+    data = read_yaml(path, f"{path}: hyperparameter file not found")
     if data is None:
         return {}
     if not isinstance(data, dict):

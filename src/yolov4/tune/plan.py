@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-import yaml
-
+from ..engine.config import read_yaml
 from ..errors import YoloError
 
 
@@ -97,12 +96,7 @@ def load_plan(plan: Any, model: str, ga_hyp: Optional[str] = None
     if isinstance(plan, Mapping):
         return split_rows(plan, model, "plan"), {}, "plan"
     path = Path(str(plan))
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise YoloError(f"{path}: plan file not found (or use the built-in plan 'paper')") from None
-    except yaml.YAMLError as err:
-        raise YoloError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from None
+    data = read_yaml(path, f"{path}: plan file not found (or use the built-in plan 'paper')")
     return split_rows(data, model, str(path), path.parent), {}, str(path)
 
 

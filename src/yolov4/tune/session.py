@@ -11,6 +11,7 @@ from typing import Any, Dict, Mapping, Optional, Union
 import yaml
 
 from ..atomic import atomic_write_text
+from ..engine.config import read_yaml
 from ..errors import YoloError
 from .trial import DEFAULT_FITNESS, TrialSpec, parse_fitness
 
@@ -83,12 +84,7 @@ def save_settings(path: Path, setup: Setup, extra: Mapping[str, Any]) -> None:
 
 def load_settings(path: Path, data: Any = None) -> tuple:
     """``(Setup, extra settings)`` from a settings YAML; ``data`` replaces a stored null."""
-    if not path.exists():
-        raise YoloError(f"{path.parent}: nothing to resume ({path.name} not found)")
-    try:
-        body = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        raise YoloError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from None
+    body = read_yaml(path, f"{path.parent}: nothing to resume ({path.name} not found)") or {}
     names = set(Setup.__dataclass_fields__)
     setup = Setup(**{k: v for k, v in body.items() if k in names})
     if data is not None:
