@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from test_train_helpers import SquaresDataset, tiny_cfg  # noqa: E402
 
 import yolov4  # noqa: E402
+from yolov4.engine import task as task_mod  # noqa: E402
 from yolov4.engine import trainer as trainer_mod  # noqa: E402
 from yolov4.engine.checkpoint import load_checkpoint  # noqa: E402
 from yolov4.errors import CheckpointError  # noqa: E402
@@ -95,7 +96,7 @@ def test_resume_equals_straight(tmp_path):
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
-    real = trainer_mod.YoloLoss
+    real = task_mod.YoloLoss
 
     class NanOnThird(real):
         calls = 0
@@ -107,7 +108,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
                 total = total * float("nan")
             return total, parts
 
-    monkeypatch.setattr(trainer_mod, "YoloLoss", NanOnThird)
+    monkeypatch.setattr(task_mod, "YoloLoss", NanOnThird)
     cfg = tiny_cfg(tmp_path / "tiny.cfg")
     ds = SquaresDataset(4)
     with pytest.raises(trainer_mod.TrainingError) as err:    # nan_patience=1: the first stops
@@ -201,7 +202,7 @@ class NanLossFrom:
 
     def __init__(self, calls):
         self.calls, self.n = set(calls), 0
-        real = trainer_mod.YoloLoss
+        real = task_mod.YoloLoss
         outer = self
 
         class Loss(real):
@@ -222,7 +223,7 @@ def _params(path):
 
 def test_isolated_nan_loss_skips_that_update_and_trains_on(tmp_path, monkeypatch):
     nan = NanLossFrom({2})
-    monkeypatch.setattr(trainer_mod, "YoloLoss", nan.cls)
+    monkeypatch.setattr(task_mod, "YoloLoss", nan.cls)
     cfg = tiny_cfg(tmp_path / "tiny.cfg")
     lines = []
     res = yolov4.train(data=(SquaresDataset(4), None), model=str(cfg), out=tmp_path / "run",
@@ -238,7 +239,7 @@ def test_isolated_nan_loss_skips_that_update_and_trains_on(tmp_path, monkeypatch
 
 def test_persistent_nan_loss_stops_after_nan_patience(tmp_path, monkeypatch):
     nan = NanLossFrom(range(3, 100))
-    monkeypatch.setattr(trainer_mod, "YoloLoss", nan.cls)
+    monkeypatch.setattr(task_mod, "YoloLoss", nan.cls)
     cfg = tiny_cfg(tmp_path / "tiny.cfg", batch=2, subdivisions=1)
     ds = SquaresDataset(4)     # 2 iterations per epoch: last.pt is written at iteration 2
     with pytest.raises(trainer_mod.TrainingError) as err:
@@ -266,14 +267,14 @@ def test_nonfinite_gradient_skips_the_update_weights_unchanged(tmp_path, monkeyp
             next(p for p in poisoned["net"].parameters() if p.grad is not None).grad.view(-1)[0] \
                 = float("inf")
 
-    real_loss = trainer_mod.YoloLoss
+    real_loss = task_mod.YoloLoss
 
     class Capture(real_loss):
         def __init__(self, net, *a, **k):
             super().__init__(net, *a, **k)
             poisoned["net"] = net
 
-    monkeypatch.setattr(trainer_mod, "YoloLoss", Capture)
+    monkeypatch.setattr(task_mod, "YoloLoss", Capture)
     cfg = tiny_cfg(tmp_path / "tiny.cfg", batch=2, subdivisions=1)
     common = dict(data=(SquaresDataset(6), None), model=str(cfg), ema_alpha=0, **QUIET)
     one = yolov4.train(out=tmp_path / "one", max_batches=2, stop_after=1, **common)
@@ -300,14 +301,14 @@ def test_nonfinite_gradients_are_zeroed_like_darknet(tmp_path, monkeypatch):
                     p.grad.view(-1)[0] = float("nan")
                     break
 
-    real_loss = trainer_mod.YoloLoss
+    real_loss = task_mod.YoloLoss
 
     class Capture(real_loss):
         def __init__(self, net, *a, **k):
             super().__init__(net, *a, **k)
             poisoned["net"] = net
 
-    monkeypatch.setattr(trainer_mod, "YoloLoss", Capture)
+    monkeypatch.setattr(task_mod, "YoloLoss", Capture)
     monkeypatch.setattr(torch.Tensor, "backward", backward)
     lines = []
     cfg = tiny_cfg(tmp_path / "tiny.cfg")

@@ -1,11 +1,12 @@
 """Run logs: per-iteration and per-epoch CSV files, optional TensorBoard, and PNG plots.
 
 Files in the run directory:
-- ``iterations.csv``: iteration, epoch, lr, loss, box, obj, cls, darknet_loss (the loss as Darknet
-  prints it, per image), images/s, input WxH (one row per update);
-- ``results.csv``: one row per epoch: mean losses per image, and mAP@0.5 (Darknet) and
-  AP@[.5:.95] (COCO) when validated (empty otherwise);
-- ``plots/losses.png``, ``plots/lr.png``, ``plots/map.png``;
+- ``iterations.csv``: iteration, epoch, lr, loss, the task's loss parts (detector: box, obj,
+  cls, darknet_loss = the loss as Darknet prints it), all per image, images/s, input WxH (one
+  row per update);
+- ``results.csv``: one row per epoch: mean losses per image, and the task's metrics when
+  validated (empty otherwise; detector: mAP@0.5 (Darknet) and AP@[.5:.95] (COCO));
+- ``plots/losses.png``, ``plots/lr.png``, ``plots/map.png`` (the metrics over iterations);
 - ``tensorboard/`` when the ``tensorboard`` package is installed (optional, never required).
 """
 from __future__ import annotations
@@ -13,17 +14,25 @@ from __future__ import annotations
 import csv
 import math
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Sequence
 
-EPOCH_FIELDS = ("epoch", "iteration", "lr", "loss", "box", "obj", "cls", "mAP50", "AP")
-ITER_FIELDS = ("iteration", "epoch", "lr", "loss", "box", "obj", "cls", "darknet_loss",
-               "images_per_s", "size")
+#: The detector's columns (the defaults).
+LOSS_KEYS = ("box", "obj", "cls")
+EXTRA_KEYS = ("darknet_loss",)
+METRIC_KEYS = ("mAP50", "AP")
+METRIC_LABELS = {"mAP50": "mAP@0.5", "AP": "AP@[.5:.95]", "top1": "top-1", "top5": "top-5"}
 
 
 class RunLog:
     """Appends CSV rows (also on resume), mirrors scalars to TensorBoard when available."""
 
-    def __init__(self, out_dir: Path, tensorboard: bool = True) -> None:
+    def __init__(self, out_dir: Path, tensorboard: bool = True, *,
+                 loss_keys: Sequence[str] = LOSS_KEYS, extra_keys: Sequence[str] = EXTRA_KEYS,
+                 metric_keys: Sequence[str] = METRIC_KEYS) -> None:
+        self.loss_keys, self.metric_keys = tuple(loss_keys), tuple(metric_keys)
+        self.iter_fields = (("iteration", "epoch", "lr", "loss") + self.loss_keys
+                            + tuple(extra_keys) + ("images_per_s", "size"))
+        self.epoch_fields = ("epoch", "iteration", "lr", "loss") + self.loss_keys + self.metric_keys
         self.out = Path(out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
         self.iter_path = self.out / "iterations.csv"
@@ -54,22 +63,23 @@ class RunLog:
 
     def log_iteration(self, row: Mapping[str, float]) -> None:
         self.iterations.append(dict(row))
-        self._append(self.iter_path, ITER_FIELDS, row)
+        self._append(self.iter_path, self.iter_fields, row)
         if self.writer is not None:
             it = int(row["iteration"])
-            for k in ("lr", "loss", "box", "obj", "cls"):
+            for k in ("lr", "loss") + self.loss_keys:
                 self.writer.add_scalar(f"train/{k}", float(row[k]), it)
 
     def log_epoch(self, row: Mapping[str, Any]) -> None:
         self.epochs.append(dict(row))
-        self._append(self.epoch_path, EPOCH_FIELDS, row)
+        self._append(self.epoch_path, self.epoch_fields, row)
         if self.writer is not None:
             for k, v in row.items():
                 if isinstance(v, (int, float)) and k not in ("epoch",):
                     self.writer.add_scalar(f"epoch/{k}", float(v), int(row["epoch"]))
 
     def plots(self) -> List[Path]:
-        """Write ``plots/losses.png``, ``plots/lr.png`` and ``plots/map.png``; return the paths."""
+        """Write ``plots/losses.png``, ``plots/lr.png`` and ``plots/map.png`` (the metrics);
+        return the paths."""
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
@@ -80,7 +90,7 @@ class RunLog:
         if self.iterations:
             its = [r["iteration"] for r in self.iterations]
             fig, ax = plt.subplots(figsize=(7, 4))
-            for key in ("loss", "box", "obj", "cls"):
+            for key in ("loss",) + self.loss_keys:
                 ys = [r[key] for r in self.iterations]
                 ax.plot(its, _smooth(ys), label=key)
             ax.set_xlabel("iteration"); ax.set_ylabel("loss per image (smoothed)")
@@ -91,12 +101,14 @@ class RunLog:
             ax.set_xlabel("iteration"); ax.set_ylabel("learning rate"); ax.grid(alpha=0.3)
             fig.tight_layout(); fig.savefig(folder / "lr.png", dpi=90); plt.close(fig)
             written += [folder / "losses.png", folder / "lr.png"]
-        rows = [r for r in self.epochs if r.get("mAP50") not in (None, "")]
+        first = self.metric_keys[0] if self.metric_keys else None
+        rows = [r for r in self.epochs if first and r.get(first) not in (None, "")]
         if rows:
             fig, ax = plt.subplots(figsize=(7, 3.5))
-            ax.plot([r["iteration"] for r in rows], [r["mAP50"] for r in rows], "o-", label="mAP@0.5")
-            if all("AP" in r for r in rows):
-                ax.plot([r["iteration"] for r in rows], [r["AP"] for r in rows], "s-", label="AP@[.5:.95]")
+            for key, mark in zip(self.metric_keys, "osd^v"):
+                if all(key in r for r in rows):
+                    ax.plot([r["iteration"] for r in rows], [r[key] for r in rows], mark + "-",
+                            label=METRIC_LABELS.get(key, key))
             ax.set_xlabel("iteration"); ax.set_ylim(0, 1); ax.legend(); ax.grid(alpha=0.3)
             fig.tight_layout(); fig.savefig(folder / "map.png", dpi=90); plt.close(fig)
             written.append(folder / "map.png")

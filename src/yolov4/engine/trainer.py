@@ -28,11 +28,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..darknet.cfg import write_cfg_text
-from ..darknet.yolo_settings import last_yolo_settings
-from ..data.loader import RandomShapes, collate, train_loader
-from ..data.transforms.pipeline import AugmentConfig
 from ..errors import YoloError
-from ..loss import YoloLoss
 from .adversarial import adversarial_images, adversarial_lr_at, should_attack
 from .checkpoint import atomic_save, load_model_state, make_checkpoint, restore_rng
 from .ema import ModelEMA, build_ema
@@ -40,8 +36,8 @@ from .lr_policy import LRPolicy, apply_lr
 from .optim import build_optimizer, count_nonfinite_grads, zero_nonfinite_grads
 from .recipe import class_prior, freeze_mask, head_priors, momentum_at
 from .runlog import RunLog
+from .task import DetectionTask, Task
 from .train_config import TrainConfig
-from .validate import evaluate, fitness, settings_note
 
 
 class TrainingError(YoloError):
@@ -100,15 +96,18 @@ class _Batches:
 
 class Trainer:
     """Trains a ``Darknet`` on a dataset with a resolved config (:class:`TrainConfig`, from
-    ``yolov4.engine.config.resolve_config``; a mapping of hyp.yaml keys is converted)."""
+    ``yolov4.engine.config.resolve_config``; a mapping of hyp.yaml keys is converted). The
+    ``task`` (:mod:`yolov4.engine.task`) supplies the loss, the loader and the validation;
+    the default is the detector's."""
 
     def __init__(self, net: torch.nn.Module, cfg: Mapping[str, Any], train_set: Any,
                  val_set: Any = None, *, out_dir: str = "runs/train", device: Any = None,
                  checkpoint: Optional[Dict[str, Any]] = None, verbose: bool = True,
-                 log: Callable[[str], None] = print) -> None:
+                 log: Callable[[str], None] = print, task: Optional[Task] = None) -> None:
         if not isinstance(cfg, TrainConfig):
             cfg = TrainConfig.from_mapping(cfg)
         self.cfg: TrainConfig = cfg
+        self.task: Task = task if task is not None else DetectionTask()
         self.net, self.train_set, self.val_set = net, train_set, val_set
         self.out = Path(out_dir)
         self.verbose, self.log = verbose, log
@@ -139,7 +138,7 @@ class Trainer:
             if threads != torch.get_num_threads():
                 torch.set_num_threads(threads)
         net.train()
-        self.loss_fn = YoloLoss(net)
+        self.loss_fn = self.task.build_loss(net)
         if cfg.bn_momentum is not None:       # Darknet's rolling average uses 0.01
             for m in net.modules():
                 if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
@@ -150,18 +149,12 @@ class Trainer:
         self.amp = bool(cfg.amp) and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp) if self.amp else None
         self.sat_rng = random.Random(cfg.seed)
-        last = last_yolo_settings(net.sections)
-        rand = last.random if last is not None else 0.0
-        size = (net.height, net.width)
-        shapes: Any = size
-        if rand > 0:
-            shapes = RandomShapes(size, rule="darknet", random=rand, every=10 * self.subdivisions,
-                                  step=cfg.resize_step or 32, seed=cfg.seed,
-                                  total_batches=self.max_batches * self.subdivisions)
-        self.loader = train_loader(self.train_set, AugmentConfig.from_cfg(net.sections),
-                                   batch_size=self.mini, shapes=shapes, seed=cfg.seed,
-                                   workers=cfg.workers, drop_last=True)
-        self.runlog = RunLog(self.out, tensorboard=bool(cfg.tensorboard))
+        self.loader = self.task.train_loader(net, self.train_set, cfg, mini=self.mini,
+                                             subdivisions=self.subdivisions,
+                                             max_batches=self.max_batches)
+        self.runlog = RunLog(self.out, tensorboard=bool(cfg.tensorboard),
+                             loss_keys=self.task.loss_keys, extra_keys=self.task.extra_keys,
+                             metric_keys=self.task.metric_keys)
         self.cfg_text = write_cfg_text(net.sections)
         self.frozen = freeze_mask(net, cfg.fresh_layers)
         if self.resume_state is not None:
@@ -186,8 +179,9 @@ class Trainer:
                  + (f" ({torch.get_num_threads()} threads)" if self.device.type == "cpu" else "")
                  + (f", resuming at iteration {self.iteration}" if self.iteration else "")
                  + f"; writing to {self.out}")
-        if self.val_set is not None:
-            self.log(settings_note(cfg, net.sections))
+        note = self.task.settings_note(cfg, net.sections) if self.val_set is not None else None
+        if note:
+            self.log(note)
 
     def _restore(self, ck: Dict[str, Any]) -> None:
         load_model_state(self.net, ck["model"], self.out / "last.pt")
@@ -254,7 +248,8 @@ class Trainer:
         sampler = self.loader.batch_sampler
         limit = self.iters_per_epoch * s
         batches = _Batches(sampler, self.epoch, self.epoch_iter * s, limit)
-        loader = DataLoader(self.loader.dataset, batch_sampler=batches, collate_fn=collate,
+        loader = DataLoader(self.loader.dataset, batch_sampler=batches,
+                            collate_fn=self.loader.collate_fn,
                             num_workers=self.loader.num_workers,
                             worker_init_fn=self.loader.worker_init_fn,
                             multiprocessing_context=self.loader.multiprocessing_context,
@@ -279,8 +274,8 @@ class Trainer:
             for group in self.optimizer.param_groups:
                 group["momentum"] = m
         self.optimizer.zero_grad(set_to_none=True)
-        sums = {"loss": 0.0, "box": 0.0, "obj": 0.0, "cls": 0.0, "darknet_loss": 0.0}
-        adv_lr = cfg.adversarial_lr
+        sums = dict.fromkeys(("loss",) + self.task.loss_keys + self.task.extra_keys, 0.0)
+        adv_lr = cfg.adversarial_lr if self.task.adversarial else 0.0
         bad_loss: Optional[float] = None
         for images, targets, paths in minis:
             self.last_paths = list(paths)
@@ -303,9 +298,9 @@ class Trainer:
             except torch.OutOfMemoryError:
                 raise TrainingError(self._oom_advice(input_hw)) from None
             sums["loss"] += value
-            for k in ("box", "obj", "cls"):
-                sums[k] += float(parts[k])
-            sums["darknet_loss"] += self.loss_fn.last_stats["darknet_cost"]
+            for k in sums:
+                if k != "loss":
+                    sums[k] += float(parts[k])
         if self.iteration < cfg.freeze_loaded:
             for p in self.frozen:          # no gradient: SGD/Adam leave them (and momentum) alone
                 p.grad = None
@@ -380,9 +375,10 @@ class Trainer:
         else:
             mem = f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6:.2f}G"
         l = self.iter_losses
-        self.bar.set_postfix_str(f"loss {l['loss']:.3f} (box {l['box']:.3f} obj {l['obj']:.3f} "
-                                 f"cls {l['cls']:.3f}) lr {self.lr:.2e} {ips:.1f} img/s "
-                                 f"{self.input_hw[1]}x{self.input_hw[0]} mem {mem}", refresh=False)
+        parts = " ".join(f"{k} {l[k]:.3f}" for k in self.task.loss_keys)
+        self.bar.set_postfix_str(f"loss {l['loss']:.3f} ({parts}) lr {self.lr:.2e} {ips:.1f} "
+                                 f"img/s {self.input_hw[1]}x{self.input_hw[0]} mem {mem}",
+                                 refresh=False)
         self.bar.update(1)
         stop_after = self.cfg.stop_after
         if stop_after and self.iteration >= stop_after:
@@ -399,7 +395,7 @@ class Trainer:
             self.epoch += 1
             self.epoch_iter = 0
         losses = {k: sum(d[k] for d in self.epoch_losses) / max(1, len(self.epoch_losses))
-                  for k in ("loss", "box", "obj", "cls")}
+                  for k in ("loss",) + self.task.loss_keys}
         row: Dict[str, Any] = dict(epoch=self.epoch + (0 if finished else 1),
                                    iteration=self.iteration, lr=self.lr, **losses)
         every = self.cfg.eval_interval
@@ -414,23 +410,21 @@ class Trainer:
     # ------------------------------------------------------------------ validation
     def validate(self) -> Dict[str, Any]:
         model = self.ema.ema if isinstance(self.ema, ModelEMA) else self.net
-        c = self.cfg
-        self.metrics = evaluate(model, self.val_set, size=(self.net.height, self.net.width),
-                                letterbox=bool(c.letter_box), conf_thresh=c.conf_thresh,
-                                nms_thresh=c.nms_thresh, batch_size=max(1, self.mini),
-                                max_images=c.max_val_images, device=self.device)
-        fit = fitness(self.metrics)
-        out = {"mAP50": round(fit, 5), "AP": round(float(self.metrics.get("coco.AP", 0.0)), 5)}
+        self.metrics = self.task.evaluate(model, self.val_set, self.cfg,
+                                          batch_size=max(1, self.mini), device=self.device)
+        fit = self.task.fitness(self.metrics)
+        out = self.task.epoch_metrics(self.metrics)
         if fit >= self.best_fitness:          # Darknet saves _best when mAP >= best
             self.best_fitness, self.bad_evals = fit, 0
             self.save("best.pt")
         else:
             self.bad_evals += 1
-        self.log(f"iteration {self.iteration} (epoch {self.epoch}): mAP@0.5 {fit:.4f}  AP@[.5:.95] {out['AP']:.4f}  "
-                 f"(best {self.best_fitness:.4f})")
+        self.log(f"iteration {self.iteration} (epoch {self.epoch}): "
+                 f"{self.task.describe(self.metrics)}  (best {self.best_fitness:.4f})")
         patience = self.cfg.patience
         if patience and self.bad_evals >= patience:
-            self.log(f"early stopping: no better mAP@0.5 in {patience} validations")
+            self.log(f"early stopping: no better {self.task.metric_keys[0]} in {patience} "
+                     f"validations")
             self.stop = self.stopped_early = True
         return out
 
