@@ -3,7 +3,7 @@
 Each image is a crop around the one object of a scene of :func:`yolov4.data.synth.render_scene`
 (same shapes, colours, textures and clutter as the detection set, so a classifier trained on it
 learns features the detector needs): a square window 1.2-1.8x the object's larger side, its
-centre shifted by up to 10 % of the window, resized to ``size``. The class is the shape.
+centre shifted by up to 10 % of the window and kept inside the scene, resized to ``size``. The class is the shape.
 Image ``k`` depends only on ``(seed, k, size, classes)``.
 
 Layout (folder per class): ``out/train/<shape>/NNNNNN.jpg``, ``out/val/<shape>/NNNNNN.jpg``.
@@ -35,12 +35,15 @@ def render_crop(rng: np.random.Generator, size: int = 64, classes: int = 5,
         raise DataError("synthetic classification: could not place an object")
     x0, y0, x1, y1 = boxes[0].tolist()
     side = max(x1 - x0, y1 - y0) * float(rng.uniform(1.2, 1.8))
+    side = min(side, float(SCENE))
     cx = (x0 + x1) / 2 + float(rng.uniform(-0.1, 0.1)) * side
     cy = (y0 + y1) / 2 + float(rng.uniform(-0.1, 0.1)) * side
+    cx = min(max(cx, side / 2), SCENE - side / 2)       # the window stays inside the scene
+    cy = min(max(cy, side / 2), SCENE - side / 2)
     s = size / side
     m = np.array([[s, 0, size / 2 - s * cx], [0, s, size / 2 - s * cy]], np.float64)
     crop = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_AREA if s < 1 else
-                          cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+                          cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return crop, int(labels[0])
 
 
