@@ -38,3 +38,16 @@ def test_classify_train_val_predict_partial(tmp_path: Path, capsys):
     assert "layers 0..26" in capsys.readouterr().out
     assert main(["data", "check", str(data)]) == 0
     assert "classification dataset, 3 classes" in capsys.readouterr().out
+
+
+def test_classifier_resume_is_exact(tmp_path: Path):
+    from yolov4.engine.classify_api import train
+    data = generate_classes(tmp_path / "data", images=40, classes=3, size=32)
+    kw = dict(model_kwargs=dict(width_multiple=0.25), size=32, batch=8, subdivisions=1,
+              max_batches=6, verbose=False, threads=1, log=lambda s: None, cutmix=1, mosaic=1)
+    straight = train(str(data), "cspdarknet53-tiny", out=tmp_path / "a", **kw)
+    train(str(data), "cspdarknet53-tiny", out=tmp_path / "b", stop_after=3, **kw)
+    resumed = train(resume=tmp_path / "b" / "last.pt", verbose=False, log=lambda s: None,
+                    stop_after=0)
+    assert [r["loss"] for r in resumed.losses] == [r["loss"] for r in straight.losses]
+    assert len(resumed.losses) == 6
