@@ -231,13 +231,12 @@ class RayPool:
         searcher = ga_searcher(propose, on_done, parallel, str(self.run_dir / "ray" / name))
         tuner = tune.Tuner(
             trainable,
-            tune_config=tune.TuneConfig(search_alg=searcher,
-                                        num_samples=-1, max_concurrent_trials=parallel,
+            tune_config=tune.TuneConfig(search_alg=searcher, num_samples=-1,
+                                        max_concurrent_trials=parallel,
                                         trial_name_creator=_trial_name,
                                         trial_dirname_creator=_trial_name),
-            run_config=tune.RunConfig(name=name,
-                                      storage_path=str(self.run_dir / "ray"), verbose=0,
-                                      failure_config=tune.FailureConfig(max_failures=0)))
+            run_config=tune.RunConfig(name=name, storage_path=str(self.run_dir / "ray"),
+                                      verbose=0, failure_config=tune.FailureConfig(max_failures=0)))
         tuner.fit()
 
 
