@@ -110,3 +110,20 @@ def test_ray_option_errors(tmp_path, data, monkeypatch):
     with pytest.raises(yolov4.YoloError, match=r'pip install "yolov4\[tune\]"'):
         yolov4.evolve(data=data, trials=1, out=tmp_path / "d", ray=True, **TINY)
     assert not (tmp_path / "d").exists()
+
+
+def test_unshared_run_dir_and_lost_or_stopped_trials(tmp_path):
+    """No Ray needed: what a trial reports when it does not see OUT, and how Tune's end of a
+    trial without a result is recorded (lost: failed, fitness 0; stopped: not recorded)."""
+    from yolov4.tune.ray_pool import outcome_of, unshared
+    from yolov4.tune.trial import TrialSpec
+    spec = TrialSpec("0001", str(tmp_path / "trials" / "0001"), "d.yaml", "yolov4-tiny")
+    marker = tmp_path / ".ray_run_dir"
+    bad = unshared(spec, str(marker), "abc")
+    assert (bad.status, bad.fitness) == ("failed", 0.0) and "shared filesystem" in bad.error
+    assert not (tmp_path / "trials").exists()
+    marker.write_text("abc\n")
+    assert unshared(spec, str(marker), "abc") is None
+    assert outcome_of(spec, None, False, 1.0) is None
+    lost = outcome_of(spec, None, True, 1.0)
+    assert (lost.status, lost.fitness, lost.name) == ("failed", 0.0, "0001")

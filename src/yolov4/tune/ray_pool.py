@@ -23,6 +23,7 @@ Importing this module does not import Ray.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import time
@@ -78,6 +79,19 @@ def _absolute(spec: TrialSpec) -> TrialSpec:
                    model=fix(spec.model), weights=fix(spec.weights), hyp=fix(spec.hyp))
 
 
+def unshared(spec: TrialSpec, marker: str, token: str) -> Optional[TrialOutcome]:
+    """A ``failed`` outcome when this node does not see the driver's run directory (``marker``
+    missing or not holding ``token``), else ``None``."""
+    path = Path(marker)
+    seen = path.read_text(encoding="utf-8").strip() if path.is_file() else None
+    if seen == token:
+        return None
+    return TrialOutcome(spec.name, "failed", 0.0, {}, 0.0, spec.out_dir,
+                        error=f"{path.parent} is not visible on {socket.gethostname()}: with "
+                              f"several machines the run directory (--out) must be on a shared "
+                              f"filesystem")
+
+
 def tune_trial(config: Dict[str, Any], train_fn: Optional[TrainFn] = None, marker: str = "",
                token: str = "", threads: int = 1) -> None:
     """The Tune trainable: run ``config["spec"]`` with :func:`run_trial` and report the outcome.
@@ -87,13 +101,8 @@ def tune_trial(config: Dict[str, Any], train_fn: Optional[TrainFn] = None, marke
     from ray import tune
 
     spec: TrialSpec = config["spec"]
-    seen = Path(marker).read_text(encoding="utf-8").strip() if Path(marker).is_file() else None
-    if seen != token:
-        outcome = TrialOutcome(spec.name, "failed", 0.0, {}, 0.0, spec.out_dir,
-                               error=f"{Path(marker).parent} is not visible on "
-                                     f"{socket.gethostname()}: with several machines the run "
-                                     f"directory (--out) must be on a shared filesystem")
-    else:
+    outcome = unshared(spec, marker, token)
+    if outcome is None:
         import torch
         torch.set_num_threads(max(1, int(threads)))
         outcome = run_trial(spec, train_fn)
@@ -227,12 +236,14 @@ class RayPool:
                                  token=token, threads=max(1, int(self.cpus))),
             {"cpu": self.cpus, "gpu": self.gpus})
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")   # no Tune tables: we log each trial
+        # its TensorBoard logger says, per trial, that it cannot log the spec (not a number)
+        logging.getLogger("ray.tune.logger.tensorboardx").setLevel(logging.WARNING)
         name = time.strftime("%Y%m%d-%H%M%S")
         searcher = ga_searcher(propose, on_done, parallel, str(self.run_dir / "ray" / name))
         tuner = tune.Tuner(
             trainable,
             tune_config=tune.TuneConfig(search_alg=searcher, num_samples=-1,
-                                        max_concurrent_trials=parallel,
+                                        max_concurrent_trials=parallel, reuse_actors=True,
                                         trial_name_creator=_trial_name,
                                         trial_dirname_creator=_trial_name),
             run_config=tune.RunConfig(name=name, storage_path=str(self.run_dir / "ray"),
@@ -241,4 +252,5 @@ class RayPool:
 
 
 __all__ = ["RayPool", "require_ray", "ray_address", "tune_trial", "ga_searcher", "outcome_of",
+           "unshared",
            "INSTALL_HINT"]
