@@ -98,6 +98,22 @@ def test_failed_and_lost_ray_trials_get_fitness_0_and_resume_skips_them(ray_loca
     assert len(again.records) == 4                      # nothing left to run
 
 
+def _ok_train(**kw):
+    """A stand-in for yolov4.train whose AP is the seed's."""
+    ap = 0.1 * (1 + kw["seed"])
+    return SimpleNamespace(metrics={"coco.AP": ap, "coco.AP50": 2 * ap}, best=None, last=None)
+
+
+def test_ablate_on_ray(ray_local, data, tmp_path):
+    a = yolov4.ablate(data=data, plan={"baseline": {}, "no-mosaic": {"mosaic": 0}}, seeds=2,
+                      out=tmp_path / "ab", ray=True, train_fn=_ok_train, save_plots=False,
+                      log=lambda s: None, **TINY)
+    assert sorted((r["row"], r["seed"], r["status"]) for r in a.records) == [
+        ("baseline", 0, "ok"), ("baseline", 1, "ok"), ("no-mosaic", 0, "ok"),
+        ("no-mosaic", 1, "ok")]
+    assert a.table[1]["dAP"] == pytest.approx(0.0)
+
+
 def test_ray_option_errors(tmp_path, data, monkeypatch):
     with pytest.raises(yolov4.YoloError, match="exclude each other"):
         yolov4.evolve(data=data, trials=1, out=tmp_path / "a", ray=True, devices="cpu,cpu",

@@ -108,7 +108,7 @@ def ablate(data: Any = None, model: Optional[PathLike] = None, *, plan: Any = "p
         save_plots: write the PNG plots of the search (``plots=`` is the trials' own).
     """
     pool = make_pool(resume if resume is not None else out, devices, ray, ray_cpus, ray_gpus,
-                     ray_parallel, train_fn)             # checks the executor options first
+                     ray_parallel, train_fn, batches=False)   # a fixed plan: no batches
     if resume is not None:
         out, setup, extra = resume_run(resume, "ablate.yaml", data, model=model,
                                        iterations=iterations, ga_hyp=ga_hyp, fitness=fitness,

@@ -8,11 +8,12 @@ outcome in this (the driver's) process exactly as the sequential path does.
 How Tune is used: a :class:`ray.tune.Tuner` whose search algorithm is a small
 :class:`ray.tune.search.Searcher` around our ``propose`` callback. Tune calls the searcher's
 ``suggest`` whenever it may start a trial and ``on_trial_complete`` when one ends, in the driver,
-which is all our GA needs; the searcher adds one rule, **batches**: up to ``parallel`` proposals
-are made while nothing runs, the next batch only once every trial of this one is recorded. Each
-proposal is thus drawn from the records of all earlier batches, so a Ray search is reproducible
-from the seed for a given ``parallel``, and with ``parallel=1`` it proposes exactly what the
-sequential search does.
+which is all our GA needs; the searcher adds one rule for evolve, **batches**: up to ``parallel``
+proposals are made while nothing runs, the next batch only once every trial of this one is
+recorded. Each proposal is thus drawn from the records of all earlier batches, so a Ray search
+is reproducible from the seed for a given ``parallel``, and with ``parallel=1`` it proposes
+exactly what the sequential search does. An ablation's trials are a fixed plan: no batches, a
+new trial whenever one ends.
 
 Files: every trial writes to its own ``OUT/trials/NAME`` on the worker's node, so with several
 machines ``OUT`` must be on a filesystem all of them share (a trial on a node that does not see
@@ -132,15 +133,16 @@ def outcome_of(spec: TrialSpec, result: Optional[Dict[str, Any]], error: bool,
                         error=message)
 
 
-def ga_searcher(propose: Callable[[], Optional[TrialSpec]],
-                on_done: Callable[[TrialOutcome], None], parallel: int,
-                ray_dir: str = "OUT/ray") -> Any:
-    """A Tune :class:`~ray.tune.search.Searcher` that asks ``propose`` for each trial, in
-    batches of up to ``parallel``, and hands each outcome to ``on_done``."""
+def make_searcher(propose: Callable[[], Optional[TrialSpec]],
+                  on_done: Callable[[TrialOutcome], None], parallel: int,
+                  ray_dir: str = "OUT/ray", batches: bool = True) -> Any:
+    """A Tune :class:`~ray.tune.search.Searcher` that asks ``propose`` for each trial and hands
+    each outcome to ``on_done``: in batches of up to ``parallel`` (``batches``, for a search
+    whose proposals read the records), else whenever Tune may start a trial (a fixed plan)."""
     from ray.tune.search import Searcher
 
     class GeneticSearcher(Searcher):
-        """Our search behind Tune's searcher interface (state lives in our records)."""
+        """Our search behind Tune's searcher interface (its state lives in our records)."""
 
         def __init__(self) -> None:
             super().__init__()
@@ -148,7 +150,7 @@ def ga_searcher(propose: Callable[[], Optional[TrialSpec]],
             self.batch_left = 0
 
         def suggest(self, trial_id: str) -> Optional[Dict[str, Any]]:
-            if not self.running:            # every trial of the last batch is recorded
+            if not self.running or not batches:  # every trial of the last batch is recorded
                 self.batch_left = parallel
             if self.batch_left <= 0:
                 return None
@@ -181,12 +183,13 @@ def ga_searcher(propose: Callable[[], Optional[TrialSpec]],
 class RayPool:
     """Runs trials as Ray Tune trials with ``cpus``/``gpus`` each, at most ``parallel`` at once
     (default: as many as the cluster's resources hold), on the cluster at ``address``
-    (:func:`ray_address`). A Ray instance this pool starts is shut down when :meth:`run` ends;
-    one already initialised (``ray.init`` by the caller) is used as it is."""
+    (:func:`ray_address`); in batches (the next ``parallel`` proposals once every trial of the
+    last ones ended) unless ``batches=False``. A Ray instance this pool starts is shut down
+    when :meth:`run` ends; one already initialised (``ray.init`` by the caller) is used as is."""
 
     def __init__(self, run_dir: os.PathLike, address: Optional[str] = None, cpus: float = 1,
                  gpus: float = 0, parallel: Optional[int] = None,
-                 train_fn: Optional[TrainFn] = None) -> None:
+                 train_fn: Optional[TrainFn] = None, batches: bool = True) -> None:
         if not float(cpus) > 0 or float(gpus) < 0:
             raise YoloError(f"--ray-cpus must be > 0 and --ray-gpus >= 0 (got {cpus}, {gpus})")
         if parallel is not None and int(parallel) < 1:
@@ -195,7 +198,7 @@ class RayPool:
         self.run_dir = Path(run_dir).resolve()
         self.address, self.cpus, self.gpus = address, float(cpus), float(gpus)
         self.parallel = None if parallel is None else int(parallel)
-        self.train_fn = train_fn
+        self.train_fn, self.batches = train_fn, bool(batches)
 
     def capacity(self, ray: Any) -> int:
         """How many trials the cluster's resources hold at once (at least 1, else an error)."""
@@ -239,7 +242,8 @@ class RayPool:
         # its TensorBoard logger says, per trial, that it cannot log the spec (not a number)
         logging.getLogger("ray.tune.logger.tensorboardx").setLevel(logging.WARNING)
         name = time.strftime("%Y%m%d-%H%M%S")
-        searcher = ga_searcher(propose, on_done, parallel, str(self.run_dir / "ray" / name))
+        searcher = make_searcher(propose, on_done, parallel, str(self.run_dir / "ray" / name),
+                                 self.batches)
         tuner = tune.Tuner(
             trainable,
             tune_config=tune.TuneConfig(search_alg=searcher, num_samples=-1,
@@ -251,6 +255,6 @@ class RayPool:
         tuner.fit()
 
 
-__all__ = ["RayPool", "require_ray", "ray_address", "tune_trial", "ga_searcher", "outcome_of",
+__all__ = ["RayPool", "require_ray", "ray_address", "tune_trial", "make_searcher", "outcome_of",
            "unshared",
            "INSTALL_HINT"]

@@ -198,10 +198,11 @@ class TrialPool:
 
 def make_pool(run_dir: Any, devices: Any = None, ray: Any = None, ray_cpus: float = 1,
               ray_gpus: float = 0, ray_parallel: Optional[int] = None,
-              train_fn: Optional[TrainFn] = None) -> Any:
+              train_fn: Optional[TrainFn] = None, batches: bool = True) -> Any:
     """The executor of a search: :class:`TrialPool` (``devices``), or with ``ray`` (``True``,
-    ``""`` or an address) a :class:`~yolov4.tune.ray_pool.RayPool`; both have
-    ``run(propose, on_done)``. Ray is imported only when it is used."""
+    ``""`` or an address) a :class:`~yolov4.tune.ray_pool.RayPool` (proposals in ``batches``:
+    for a search whose proposals read the records); both have ``run(propose, on_done)``. Ray
+    is imported only when it is used."""
     if ray is None or ray is False:
         if ray_parallel is not None:
             raise YoloError("ray_parallel (--ray-parallel) is for --ray; --devices sets the "
@@ -211,7 +212,8 @@ def make_pool(run_dir: Any, devices: Any = None, ray: Any = None, ray_cpus: floa
         raise YoloError("--devices and --ray exclude each other: with Ray, --ray-gpus gives each "
                         "trial its GPUs")
     from .ray_pool import RayPool, ray_address
-    return RayPool(run_dir, ray_address(ray), ray_cpus, ray_gpus, ray_parallel, train_fn)
+    return RayPool(run_dir, ray_address(ray), ray_cpus, ray_gpus, ray_parallel, train_fn,
+                   batches)
 
 
 def parse_devices(text: Any) -> Optional[List[str]]:
