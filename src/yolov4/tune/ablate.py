@@ -129,7 +129,9 @@ def ablate(data: Any = None, model: Optional[PathLike] = None, *, plan: Any = "p
     csv_path = out / "ablate.csv"
     records = read_records(csv_path)
     done = {(str(r["row"]), int(r["seed"])) for r in records}
-    queue = [(row, s) for row in rows for s in seed_list if (row.name, s) not in done]
+    # seed-major: every row gets its first seed before any row its second, so a run stopped
+    # early (or extended with --seeds) still gives a table over all rows
+    queue = [(row, s) for s in seed_list for row in rows if (row.name, s) not in done]
     log(f"ablate: {len(rows)} rows x {len(seed_list)} seeds; {len(records)} trials recorded, "
         f"{len(queue)} to run in {out}")
     meta: Dict[str, tuple] = {}
