@@ -1,0 +1,169 @@
+"""Training on several processes (torch.distributed, gloo on 127.0.0.1, 2 ranks via torchrun).
+
+Oracles: one process on the same global batch (the same images, augmentations, random shapes
+and SAT coins) gives the same weights and losses as 2 ranks; an uninterrupted run equals
+stop + resume, across world sizes both ways; a failing rank ends the job with its error instead
+of a hang. Every launch is bounded by a time-out.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_train_helpers import SquaresDataset, tiny_cfg  # noqa: E402
+
+import yolov4  # noqa: E402
+from yolov4.engine import distributed as dist  # noqa: E402
+from yolov4.engine.checkpoint import load_checkpoint  # noqa: E402
+from yolov4.errors import YoloError  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+QUIET = dict(verbose=False, log=lambda s: None)
+WORKER = Path(__file__).parent / "_ddp_worker.py"
+SRC = Path(yolov4.__file__).resolve().parents[1]
+
+
+def torchrun(jobs: list, tmp: Path, nproc: int = 2, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run the worker's ``jobs`` on ``nproc`` ranks; the whole process group is killed after
+    ``timeout`` seconds."""
+    spec = tmp / f"jobs_{len(list(tmp.glob('jobs_*.json')))}.json"
+    spec.write_text(json.dumps(jobs, default=str))
+    env = dict(os.environ, OMP_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+           str(nproc), "--monitor-interval", "0.2", str(WORKER), str(spec)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)        # torchrun and its workers: no orphans
+        out, err = proc.communicate()
+        pytest.fail(f"torchrun did not finish in {timeout} s (hang?):\n{err[-3000:]}")
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def run_kwargs(cfg: Path, out: Path, **kw) -> dict:
+    """2 epochs of 2 updates of batch 16 (2 subdivisions of 8: 4 images per rank and pass),
+    with flips, jitter, random=1 shapes and SAT; no BN, so the batch split is exact."""
+    return dict(model=str(cfg), out=str(out), max_batches=4, eval_interval=0, burn_in=1,
+                adversarial_lr=0.05, seed=5, threads=1, plots=0, tensorboard=0, **kw)
+
+
+def params(path: Path) -> dict:
+    return load_checkpoint(path)["model"]
+
+
+def assert_same_weights(a: Path, b: Path, atol: float = 1e-5) -> None:
+    sa, sb = params(a), params(b)
+    assert sorted(sa) == sorted(sb)             # no wrapper prefix in any checkpoint
+    for k in sa:
+        torch.testing.assert_close(sa[k], sb[k], rtol=1e-4, atol=atol, msg=k)
+
+
+def same_losses(a: Path, b: Path) -> None:
+    """The runs' ``iterations.csv``: same iterations and input sizes, losses within 1e-5."""
+    ra, rb = iteration_rows(a), iteration_rows(b)
+    assert [(r["iteration"], r["size"]) for r in ra] == [(r["iteration"], r["size"]) for r in rb]
+    for key in ("loss", "box", "obj", "cls", "lr"):
+        assert [float(r[key]) for r in ra] == pytest.approx([float(r[key]) for r in rb],
+                                                            rel=1e-5), key
+
+
+def iteration_rows(run_dir: Path) -> list:
+    import csv
+    with (run_dir / "iterations.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_two_ranks_equal_one_process_and_resume_across_world_sizes(tmp_path):
+    cfg = tiny_cfg(tmp_path / "nobn.cfg", batch=16, subdivisions=2, lr=0.002, flip=1, bn=0,
+                   jitter=0.2, random=1)
+    data = (SquaresDataset(32, seed=1), None)
+    # one process: straight, and stopped mid-epoch at update 3
+    one = yolov4.train(data=data, **run_kwargs(cfg, tmp_path / "one"), **QUIET)
+    yolov4.train(data=data, **{**run_kwargs(cfg, tmp_path / "one_stop"), "stop_after": 3}, **QUIET)
+    ddp = dict(data=[32, 1])
+    jobs = [
+        {"train": {**ddp, **run_kwargs(cfg, tmp_path / "ddp")}},
+        {"train": {**ddp, **run_kwargs(cfg, tmp_path / "ddp_stop"), "stop_after": 3}},
+        {"copy": [tmp_path / "ddp_stop" / "last.pt", tmp_path / "ddp_to_one" / "last.pt"]},
+        {"train": {**ddp, "resume": str(tmp_path / "ddp_stop" / "last.pt"), "stop_after": 0}},
+        {"train": {**ddp, "resume": str(tmp_path / "one_stop" / "last.pt"), "stop_after": 0}},
+    ]
+    proc = torchrun(jobs, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # 2 ranks x 4 images = 1 process x 8 images per pass: the same update
+    same_losses(tmp_path / "ddp", tmp_path / "one")
+    # random=1: Darknet's largest shape (1.4 x 64 -> 128) in the first and last blocks
+    assert {r["size"] for r in iteration_rows(tmp_path / "ddp")} == {"128x128"}
+    assert_same_weights(tmp_path / "ddp" / "last.pt", one.last)
+    # resume under DDP = the uninterrupted DDP run
+    assert_same_weights(tmp_path / "ddp_stop" / "last.pt", tmp_path / "ddp" / "last.pt")
+    same_losses(tmp_path / "ddp_stop", tmp_path / "ddp")
+    # a single-process run resumed under DDP (the reverse)
+    assert_same_weights(tmp_path / "one_stop" / "last.pt", one.last)
+    # the DDP checkpoint loads and resumes in one process
+    ck = load_checkpoint(tmp_path / "ddp_to_one" / "last.pt")
+    assert ck["iteration"] == 3 and not any(k.startswith("module.") for k in ck["model"])
+    net = yolov4.Darknet.from_cfg(cfg)
+    net.load_state_dict(ck["model"])
+    resumed = yolov4.train(data=data, resume=tmp_path / "ddp_to_one" / "last.pt", stop_after=0,
+                           plots=0, **QUIET)
+    assert resumed.iterations == 4
+    assert_same_weights(resumed.last, one.last)
+
+
+def test_a_failing_rank_ends_the_job_with_its_error(tmp_path):
+    cfg = tiny_cfg(tmp_path / "tiny.cfg", batch=8, subdivisions=2, bn=0)
+    jobs = [{"fail": {"rank": 1, "call": 3}},
+            {"train": {"data": [16, 0], "model": str(cfg), "out": str(tmp_path / "run"),
+                       "max_batches": 6, "eval_interval": 0, "threads": 1, "plots": 0}}]
+    proc = torchrun(jobs, tmp_path, timeout=90)   # a hang would raise TimeoutExpired
+    assert proc.returncode != 0
+    text = proc.stdout + proc.stderr
+    assert "injected failure on rank 1 at loss call 3" in text
+    assert "rank: 1" in text                      # torchrun's summary names the failing rank
+
+
+def test_batch_that_does_not_split_over_the_ranks_says_so():
+    info = dist.DistInfo(rank=1, world=4)
+    assert dist.check_split(64, 8, info) == 2
+    with pytest.raises(YoloError, match=r"batch=24 / subdivisions=2 = 12 images per mini-batch "
+                                        r"cannot be split over 8 processes.*multiple of .* = 16"):
+        dist.check_split(24, 2, dist.DistInfo(rank=0, world=8))
+    batch = [("item", p) for p in range(8)]
+    assert dist.rank_slice(batch, info) == batch[2:4]
+    assert sum((dist.rank_slice(batch, dist.DistInfo(r, 4)) for r in range(4)), []) == batch
+
+
+def test_wrapper_prefixes_are_stripped_when_loading():
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+    state = {f"module._orig_mod.{k}": v for k, v in net.state_dict().items()}
+    from yolov4.engine.checkpoint import load_model_state
+    other = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+    load_model_state(other, state, "x.pt")
+    torch.testing.assert_close(other[0].weight, net[0].weight)
+
+
+def test_devices_and_the_torchrun_command():
+    assert dist.parse_devices("0,1,2,3") == ("cuda", 4, "0,1,2,3")
+    assert dist.parse_devices("cpu:2") == ("cpu", 2, None)
+    for bad in ("0,0", "a,b", "cpu:0", ""):
+        with pytest.raises(YoloError, match="--devices"):
+            dist.parse_devices(bad)
+    cmd = dist.torchrun_command(2, ["train", "--data", "d.yaml"])
+    assert cmd[1:] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                       "-m", "yolov4", "train", "--data", "d.yaml"]
+    multi = dist.torchrun_command(8, ["train"], extra=["--nnodes", "2", "--node_rank", "0",
+                                                       "--rdzv_endpoint", "host:29500"])
+    assert "--standalone" not in multi and multi[3:9] == ["--nnodes", "2", "--node_rank", "0",
+                                                          "--rdzv_endpoint", "host:29500"]
