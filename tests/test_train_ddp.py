@@ -167,3 +167,41 @@ def test_devices_and_the_torchrun_command():
                                                        "--rdzv_endpoint", "host:29500"])
     assert "--standalone" not in multi and multi[3:9] == ["--nnodes", "2", "--node_rank", "0",
                                                           "--rdzv_endpoint", "host:29500"]
+
+
+def write_yolo_dataset(root: Path, n_train: int, n_val: int) -> Path:
+    """SquaresDataset images as a YOLO layout (``images/``, ``labels/``, ``data.yaml``)."""
+    import cv2
+    for split, n, seed in (("train", n_train, 1), ("val", n_val, 2)):
+        (root / "images" / split).mkdir(parents=True)
+        (root / "labels" / split).mkdir(parents=True)
+        for k, s in enumerate(SquaresDataset(n, seed=seed).samples):
+            h, w = s.image.shape[:2]
+            cv2.imwrite(str(root / "images" / split / f"{k}.png"),
+                        cv2.cvtColor(s.image, cv2.COLOR_RGB2BGR))
+            lines = [f"{c} {(b[0] + b[2]) / 2 / w} {(b[1] + b[3]) / 2 / h} {(b[2] - b[0]) / w} "
+                     f"{(b[3] - b[1]) / h}" for b, c in zip(s.boxes, s.labels)]
+            (root / "labels" / split / f"{k}.txt").write_text("\n".join(lines) + "\n")
+    (root / "data.yaml").write_text(f"path: {root}\ntrain: images/train\nval: images/val\n"
+                                    f"names: [red, blue]\n")
+    return root / "data.yaml"
+
+
+def test_cli_devices_launches_the_ranks_and_validates_on_rank_0(tmp_path):
+    data = write_yolo_dataset(tmp_path / "squares", 16, 4)
+    cfg = tiny_cfg(tmp_path / "tiny.cfg", batch=8, subdivisions=2)
+    out = tmp_path / "run"
+    env = dict(os.environ, OMP_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]))
+    cmd = [sys.executable, "-m", "yolov4", "train", "--devices", "cpu:2", "--data", str(data),
+           "--model", str(cfg), "--max-batches", "2", "--out", str(out), "--quiet",
+           "threads=1", "plots=0", "tensorboard=0", "max_val_images=4"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("done: 2 iterations") == 1              # rank 0 speaks alone
+    assert "x 2 processes (2 images per mini-batch each)" in proc.stdout
+    ck = load_checkpoint(out / "last.pt")
+    assert ck["iteration"] == 2 and ck["history"][-1]["mAP50"] != ""   # validated
+    assert (out / "model.weights").stat().st_size > 0
+    rows = iteration_rows(out)
+    assert [r["iteration"] for r in rows] == ["1", "2"]              # one row per update
