@@ -118,6 +118,13 @@ def train_device(info: DistInfo, want: str) -> torch.device:
     return dev
 
 
+def iteration_seed(seed: int, rank: int, iteration: int) -> int:
+    """The torch seed of ``rank`` at update ``iteration`` (dropout and DropBlock masks): distinct
+    per rank, and a function of the position only, so a resumed run draws the same masks."""
+    digest = hashlib.sha256(f"{seed}:{rank}:{iteration}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
 def cpu_threads(info: DistInfo) -> int:
     """Intra-op threads per rank on CPU: the node's cores shared among its ranks."""
     local = int(os.environ.get("LOCAL_WORLD_SIZE", info.world) or info.world)
@@ -339,7 +346,7 @@ def launch(devices: str, argv: Sequence[str], *, extra: Sequence[str] = ()) -> i
 
 
 __all__ = ["DistInfo", "launched_world", "current", "setup", "teardown", "train_device",
-           "rank_slice", "check_split", "barrier", "main_first", "sum_over_ranks", "broadcast",
+           "rank_slice", "check_split", "iteration_seed", "barrier", "main_first", "sum_over_ranks", "broadcast",
            "gather", "check_same", "wrap", "unwrap", "strip_wrapper_prefixes",
            "convert_sync_batchnorm", "revert_sync_batchnorm", "parse_devices", "torchrun_command", "launch",
            "cpu_threads"]

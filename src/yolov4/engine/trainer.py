@@ -301,6 +301,8 @@ class Trainer:
         net.train()
         net.begin_batch()                                  # CmBN: a new batch begins
         net.set_iteration(self.iteration, self.max_batches)  # DropBlock ramp
+        if self.dist.enabled:   # dropout masks: each rank its own stream, resumable exactly
+            torch.manual_seed(dist.iteration_seed(cfg.seed, self.dist.rank, self.iteration))
         self.lr = self.policy.rate(self.iteration + 1)     # Darknet: batch_num is k on update k
         apply_lr(self.optimizer, self.lr)
         if cfg.warmup_momentum is not None and "momentum" in self.optimizer.defaults:
