@@ -111,9 +111,10 @@ def teardown() -> None:
 
 
 def train_device(info: DistInfo, want: str) -> torch.device:
-    """The device of this rank: ``cuda`` becomes ``cuda:LOCAL_RANK`` under several processes."""
+    """The device of this rank: under several processes any ``cuda[:N]`` is ``cuda:LOCAL_RANK``
+    (one GPU per process; a resumed single-GPU run's ``cuda:0`` included)."""
     dev = torch.device(want)
-    if info.enabled and dev.type == "cuda" and dev.index is None:
+    if info.enabled and dev.type == "cuda":
         dev = torch.device("cuda", info.local_rank)
     return dev
 
