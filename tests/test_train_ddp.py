@@ -205,3 +205,12 @@ def test_cli_devices_launches_the_ranks_and_validates_on_rank_0(tmp_path):
     assert (out / "model.weights").stat().st_size > 0
     rows = iteration_rows(out)
     assert [r["iteration"] for r in rows] == ["1", "2"]              # one row per update
+
+
+def test_ddp_looks_for_unused_parameters_only_with_stopbackward(tmp_path):
+    cfg = tiny_cfg(tmp_path / "tiny.cfg")
+    assert not dist.has_unused_parameters(yolov4.Darknet.from_cfg(cfg))
+    text = cfg.read_text().replace("[maxpool]\nsize=2\nstride=2\n", "[maxpool]\nsize=2\nstride=2\n"
+                                   "stopbackward=1\n", 1)
+    (tmp_path / "stop.cfg").write_text(text)
+    assert dist.has_unused_parameters(yolov4.Darknet.from_cfg(tmp_path / "stop.cfg"))

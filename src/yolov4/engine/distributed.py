@@ -222,6 +222,14 @@ def check_same(text: str, what: str, info: DistInfo) -> None:
 
 
 # ---------------------------------------------------------------------- model wrappers
+def has_unused_parameters(net: nn.Module) -> bool:
+    """Whether some parameters may get no gradient in an update: a Darknet cfg with
+    ``stopbackward`` (layers before it are detached for a while). DDP must then look for them."""
+    specs = getattr(net, "specs", None) or []
+    return any(getattr(sp, "section", None) is not None
+               and sp.section.get_int("stopbackward", 0) for sp in specs)
+
+
 def wrap(net: nn.Module, device: torch.device, info: DistInfo) -> nn.Module:
     """``net`` inside ``DistributedDataParallel`` (itself when alone).
 
@@ -236,7 +244,7 @@ def wrap(net: nn.Module, device: torch.device, info: DistInfo) -> nn.Module:
     no_sync = ({"forward_sync_buffers": False}        # the name since torch 2.13
                if "forward_sync_buffers" in inspect.signature(DDP.__init__).parameters
                else {"broadcast_buffers": False})
-    return DDP(net, device_ids=ids, **no_sync)
+    return DDP(net, device_ids=ids, find_unused_parameters=has_unused_parameters(net), **no_sync)
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -348,6 +356,6 @@ def launch(devices: str, argv: Sequence[str], *, extra: Sequence[str] = ()) -> i
 
 __all__ = ["DistInfo", "launched_world", "current", "setup", "teardown", "train_device",
            "rank_slice", "check_split", "iteration_seed", "barrier", "main_first", "sum_over_ranks", "broadcast",
-           "gather", "check_same", "wrap", "unwrap", "strip_wrapper_prefixes",
+           "gather", "check_same", "wrap", "has_unused_parameters", "unwrap", "strip_wrapper_prefixes",
            "convert_sync_batchnorm", "revert_sync_batchnorm", "parse_devices", "torchrun_command", "launch",
            "cpu_threads"]

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import copy
 import math
-from contextlib import nullcontext
 import random
 import resource
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional
