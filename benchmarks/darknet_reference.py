@@ -36,8 +36,10 @@ LOSS_LINE = re.compile(r"^\s*(\d+): ([-\w.]+), ([-\w.]+) avg loss")
 MAP_LINE = re.compile(r"mean average precision \(mAP@0\.50\) = ([-+\w.]+)")
 
 
-def write_cfg(out: Path, classes: int, iterations: int, size: int, batch: int) -> Path:
-    """yolov4-tiny-custom.cfg with the run's classes, size, batch and schedule."""
+def write_cfg(out: Path, classes: int, iterations: int, size: int, batch: int,
+              augment: bool = True) -> Path:
+    """yolov4-tiny-custom.cfg with the run's classes, size, batch and schedule (and every
+    augmentation off unless ``augment``)."""
     text = (SHARED / "cfg" / "yolov4-tiny-custom.cfg").read_text()
     steps = f"{int(iterations * 0.8)},{int(iterations * 0.9)}"
     subs = [(r"(?m)^batch=\d+", f"batch={batch}"), (r"(?m)^width=\d+", f"width={size}"),
@@ -50,6 +52,9 @@ def write_cfg(out: Path, classes: int, iterations: int, size: int, batch: int) -
         text, n = re.subn(pattern, repl, text)
         if not n:
             raise SystemExit(f"yolov4-tiny-custom.cfg: no line matches {pattern}")
+    if not augment:
+        from darknet_step import augmentation_off
+        text = augmentation_off(text, SHARED / "cfg" / "yolov4-tiny-custom.cfg")
     path = out / "tiny-custom.cfg"
     path.write_text(text)
     return path
@@ -230,18 +235,35 @@ def main() -> None:
     ap.add_argument("--out", default="runs/darknet_reference")
     ap.add_argument("--reuse", action="store_true",
                     help="reuse the runs already recorded in --out (darknetK.json, oursS.json)")
+    ap.add_argument("--no-augment", action="store_true",
+                    help="every augmentation off in both (jitter, HSV, flip): separates the "
+                         "training step from the two augmentation implementations")
+    ap.add_argument("--only", default="",
+                    help="run just this one (darknetK or oursS), record it and exit: start "
+                         "several in parallel, then print the table with --reuse")
     args = ap.parse_args()
     out, data_dir = Path(args.out).resolve(), Path(args.data).resolve()
     out.mkdir(parents=True, exist_ok=True)
     darknet = Path(args.darknet).resolve()
     classes = len((data_dir / "darknet" / "obj.names").read_text().split())
-    cfg = write_cfg(out, classes, args.iterations, args.size, args.batch)
+    cfg = write_cfg(out, classes, args.iterations, args.size, args.batch,
+                    augment=not args.no_augment)
     start = out / "yolov4-tiny.conv.29"
     if not start.exists():
         subprocess.run([str(darknet), "partial", str(cfg), str(SHARED / "weights" /
                         "yolov4-tiny.weights"), str(start), "29"], cwd=out, check=True,
                        capture_output=True)
     env_threads = os.environ.get("OMP_NUM_THREADS")
+    if args.only:
+        kind, k = re.fullmatch(r"(darknet|ours)(\d+)", args.only).groups()
+        if kind == "darknet":
+            recorded(out / f"darknet{k}.json", False,
+                     lambda: darknet_run(darknet, out, data_dir, cfg, start, int(k)))
+        else:
+            recorded(out / f"ours{k}.json", False,
+                     lambda: ours_run(out, data_dir, cfg, start, args.iterations, args.size,
+                                      args.batch, int(k)))
+        return
     runs = [recorded(out / f"darknet{k}.json", args.reuse,
                      lambda k=k: darknet_run(darknet, out, data_dir, cfg, start, k))
             for k in range(1, args.runs + 1)]

@@ -26,11 +26,32 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 LOSS_LINE = re.compile(r"^\s*1: ([-\w.]+), ")
-NO_AUG = [(r"(?m)^saturation\s*=.*$", "saturation = 1"), (r"(?m)^exposure\s*=.*$", "exposure = 1"),
-          (r"(?m)^hue\s*=.*$", "hue=0"), (r"(?m)^jitter\s*=.*$", "jitter=0"),
-          (r"(?m)^resize\s*=.*$", "resize=1"), (r"(?m)^max_batches\s*=.*$", "max_batches=1"),
-          (r"(?m)^burn_in\s*=.*$", "burn_in=0"), (r"(?m)^policy\s*=.*$", "policy=constant"),
-          (r"(?m)^learning_rate\s*=.*$", "learning_rate=0.001")]
+AUG_OFF = [(r"(?m)^saturation\s*=.*$", "saturation = 1"), (r"(?m)^exposure\s*=.*$", "exposure = 1"),
+           (r"(?m)^hue\s*=.*$", "hue=0"), (r"(?m)^jitter\s*=.*$", "jitter=0"),
+           (r"(?m)^resize\s*=.*$", "resize=1")]
+ONE_STEP = [(r"(?m)^max_batches\s*=.*$", "max_batches=1"), (r"(?m)^burn_in\s*=.*$", "burn_in=0"),
+            (r"(?m)^policy\s*=.*$", "policy=constant"),
+            (r"(?m)^learning_rate\s*=.*$", "learning_rate=0.001")]
+
+
+def substitute(text: str, rules: list, source: Path) -> str:
+    """Apply ``(pattern, replacement)`` rules to cfg text; each pattern must match."""
+    for pattern, repl in rules:
+        text, n = re.subn(pattern, repl, text)
+        if not n:
+            raise SystemExit(f"{source}: no line matches {pattern}")
+    return text
+
+
+def augmentation_off(text: str, source: Path) -> str:
+    """A yolov4-tiny cfg text with every augmentation off (``jitter=0 resize=1 hue=0
+    saturation=1 exposure=1 flip=0``); flip is set on its own, as a cfg may lack the line and
+    Darknet's default is 1."""
+    text = substitute(text, AUG_OFF, source)
+    text, n = re.subn(r"(?m)^flip\s*=.*$", "flip=0", text)
+    if not n:
+        text = re.sub(r"(?m)^\[net\]\s*$", "[net]\nflip=0", text, count=1)
+    return text
 
 
 def one_image_set(out: Path, data: Path, size: int, copies: int = 16) -> Path:
@@ -64,14 +85,7 @@ def one_image_set(out: Path, data: Path, size: int, copies: int = 16) -> Path:
 
 
 def step_cfg(cfg: Path, out: Path) -> Path:
-    text = cfg.read_text()
-    for pattern, repl in NO_AUG:
-        text, n = re.subn(pattern, repl, text)
-        if not n:
-            raise SystemExit(f"{cfg}: no line matches {pattern}")
-    text, n = re.subn(r"(?m)^flip\s*=.*$", "flip=0", text)
-    if not n:  # Darknet's default is flip=1: switch it off in [net]
-        text = re.sub(r"(?m)^\[net\]\s*$", "[net]\nflip=0", text, count=1)
+    text = substitute(augmentation_off(cfg.read_text(), cfg), ONE_STEP, cfg)
     path = out / "step.cfg"
     path.write_text(text)
     return path

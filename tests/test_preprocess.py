@@ -70,7 +70,9 @@ def test_letterbox_layout_and_grey_fill():
     assert x.shape == (3, 416, 416)
     assert t.new_size == (312, 416) and t.pad == (52.0, 0.0)
     assert torch.all(x[:, :52] == 0.5) and torch.all(x[:, 52 + 312:] == 0.5)
-    assert torch.all(x[:, 52:52 + 312] == 1.0)
+    # bilinear weights (1 - d) + d need not sum to exactly 1 in float32 (as in Darknet's own
+    # resize_image); torch's single-thread kernel gives 1 - 2^-24 at some pixels
+    torch.testing.assert_close(x[:, 52:52 + 312], torch.ones(3, 312, 416), rtol=0, atol=1e-6)
 
 
 def test_letterbox_round_trip_and_geometry():

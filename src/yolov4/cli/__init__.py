@@ -14,8 +14,8 @@ from typing import Optional, Sequence
 from ..errors import YoloError
 
 # Sub-command modules, in the order `yolov4 --help` lists them.
-COMMANDS = ("info", "detect", "val", "train", "demo", "export", "partial", "data", "anchors",
-            "evolve", "ablate")
+COMMANDS = ("info", "detect", "val", "train", "classify", "demo", "export", "partial", "data",
+            "anchors", "evolve", "ablate")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,8 +9,13 @@ from ..errors import DataError
 
 def _check(args: argparse.Namespace) -> int:
     from ..data.check import check_dataset
+    from ..data.classes import is_classification_data
 
-    report = check_dataset(args.data, splits=args.splits, decode=not args.no_decode)
+    if is_classification_data(args.data):     # class folders or a classifier .data
+        from ..data.classify_check import check_classification
+        report = check_classification(args.data, splits=args.splits, decode=not args.no_decode)
+    else:
+        report = check_dataset(args.data, splits=args.splits, decode=not args.no_decode)
     print(report.format_text())
     return 1 if report.fatal else 0
 
@@ -28,6 +33,14 @@ def _synth(args: argparse.Namespace) -> int:
     from ..data.synth import generate
 
     start = time.perf_counter()
+    if args.classify:
+        from ..data.classify_synth import generate_classes
+        root = generate_classes(args.out, images=args.images, classes=args.classes,
+                                size=args.size if args.size != 256 else 64, seed=args.seed,
+                                val_fraction=args.val_fraction or 0.2, clutter=args.clutter)
+        print(f"wrote {args.images} classification crops to {root} in "
+              f"{time.perf_counter() - start:.1f} s; train with yolov4 classify train --data {root}")
+        return 0
     path = generate(args.out, images=args.images, classes=args.classes, size=args.size,
                     seed=args.seed, val_fraction=args.val_fraction, clutter=args.clutter)
     print(f"wrote {args.images} images to {path.parent} in {time.perf_counter() - start:.1f} s; "
@@ -52,7 +65,8 @@ def _show(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("data", help="check, convert, generate or look at a dataset",
                                    description="Dataset tools. DATA is a data.yaml, an obj.data, "
-                                   "a COCO instances .json or directory, or a VOC directory.")
+                                   "a COCO instances .json or directory, a VOC directory, or for "
+                                   "classification a folder per class or a classifier .data.")
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION")
     sub.required = True
 
@@ -80,6 +94,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--val-fraction", type=float, default=0.2)
     p.add_argument("--clutter", type=float, default=1.0,
                    help="background clutter: 0 = clean gradients, 1 = default, >1 harder")
+    p.add_argument("--classify", action="store_true",
+                   help="classification crops (a folder per class, 64 px unless --size)")
     p.set_defaults(func=_synth)
 
     p = sub.add_parser("show", help="save a grid of samples with boxes drawn")

@@ -17,6 +17,9 @@ outputs (--out DIR): evolve.csv (one row per trial), best_hyp.yaml (use with yol
 example:
   yolov4 evolve --data shapes/data.yaml --model yolov4-tiny --width-multiple 0.5 --size 192 \\
       --batch 16 --iterations 300 --trials 30 --out runs/evolve
+on a Ray cluster (pip install "yolov4[tune]"; --out on a filesystem every node shares; trials
+  proposed in batches of --ray-parallel, each from the records of the earlier batches):
+  yolov4 evolve --data /shared/data.yaml --out /shared/runs/evolve --trials 64 --ray auto --ray-gpus 1
 """
 
 

@@ -23,6 +23,16 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
                    help="fitness weights over metrics (default AP50=0.1,AP=0.9)")
     p.add_argument("--devices", metavar="0,1,...",
                    help="one parallel trial per device (GPU ids); default: sequential")
+    ray = p.add_argument_group("Ray Tune (pip install yolov4[tune]; docs/TUNING.md)")
+    ray.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                     help="run the trials on Ray Tune: a local instance (or $RAY_ADDRESS), or "
+                          "the cluster at ADDRESS (auto, HOST:6379); --out must be shared")
+    ray.add_argument("--ray-cpus", type=float, default=1, metavar="N",
+                     help="CPUs per trial (default 1)")
+    ray.add_argument("--ray-gpus", type=float, default=0, metavar="N",
+                     help="GPUs per trial (default 0)")
+    ray.add_argument("--ray-parallel", type=int, metavar="N",
+                     help="trials proposed per batch (default: as many as the cluster holds)")
     p.add_argument("--resume", metavar="DIR", help="continue the search recorded in DIR")
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="hyperparameters of every trial by Darknet key (see hyp.yaml)")
@@ -31,6 +41,9 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
 def train_kwargs(args: argparse.Namespace) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     """``(keyword arguments, overrides)`` for ``yolov4.evolve``/``yolov4.ablate``."""
     from ..engine.config import parse_overrides
+    if args.ray and "=" in args.ray:         # `--ray key=value ...`: the option took an override
+        args.overrides = [args.ray, *args.overrides]
+        args.ray = ""
     overrides = parse_overrides(args.overrides)
     for key in ("epochs", "batch", "subdivisions", "size"):
         if getattr(args, key) is not None:
@@ -43,5 +56,7 @@ def train_kwargs(args: argparse.Namespace) -> Tuple[Dict[str, Any], Dict[str, An
     kwargs = {"data": args.data, "model": args.model, "weights": args.weights,
               "partial": args.partial, "hyp": args.hyp, "iterations": args.iterations,
               "fitness": args.fitness, "devices": args.devices, "resume": args.resume,
+              "ray": args.ray, "ray_cpus": args.ray_cpus, "ray_gpus": args.ray_gpus,
+              "ray_parallel": args.ray_parallel,
               "model_kwargs": model_kwargs or None}
     return kwargs, overrides

@@ -162,6 +162,9 @@ def resolve_config(
     if recipe == "default":
         applied = {k: v for k, v in recipe_defaults().items() if k not in user}
         yolo = next((s for s in sections if s.type == "yolo"), None)
+        if yolo is None:            # a classifier: the [yolo] keys of the recipe do not apply
+            applied = {k: v for k, v in applied.items()
+                       if k not in YOLO_KEYS and k not in ("obj_prior", "cls_prior")}
         for key in AUGMENT_CAPS:    # the recipe lowers augmentation, never raises it
             if key in applied and yolo is not None and yolo.has(key):
                 if getattr(YoloSettings.from_section(yolo), key) <= float(applied[key]):

@@ -16,7 +16,14 @@ fresh ``[yolo]`` convs bias priors and can hold the loaded layers still for a wh
 Darknet resumes at ``seen / batch`` when fine-tuning without ``-clear``; here training always
 starts at iteration 0 (``seen`` is reset), like ``-clear``.
 ``save_partial(net, path, upto)`` writes layers ``[0, upto)`` with ``seen = 0``
-(``darknet partial cfg weights out upto``).
+(``darknet partial cfg weights out upto``) and, beside it, ``<path>.cfg``: the ``[net]`` and the
+first ``upto`` sections (a Darknet cfg of the cut network, which Darknet and OpenCV load with the
+file). When that cfg is there, :func:`init_from_weights` checks the file's layers against the
+model's **layer by layer** (type, channels in and out, kernel, stride, groups, batch norm,
+activation, route/shortcut sources) and names the first difference: a backbone cut from a
+classifier built with other multipliers or activations is refused with the reason, not loaded
+into the wrong layers. Without it only the float count is checked; a count that does not end on
+a layer boundary is explained (where it ends).
 """
 from __future__ import annotations
 
@@ -55,11 +62,78 @@ def _head_convs(net) -> Dict[int, int]:
     return heads
 
 
+#: Keys of a layer section that decide what its weights mean.
+_SIGNATURE_KEYS = ("filters", "size", "stride", "stride_x", "stride_y", "groups",
+                   "batch_normalize", "activation", "dilation", "weights_type", "group_id")
+
+
+def layer_signature(spec) -> tuple:
+    """What must agree for layer weights to mean the same: type, channels in/out, sources and
+    the weight-shaping keys (``batch_normalize=2`` counts as 1: CmBN has BN's tensors)."""
+    opts = spec.section.options
+    keys = tuple((k, "1" if k == "batch_normalize" and opts[k].strip() == "2" else opts[k].strip())
+                 for k in _SIGNATURE_KEYS if k in opts)
+    return (spec.type, spec.in_shape[0], spec.out_shape[0], tuple(spec.sources)) + keys
+
+
+def partial_cfg_path(path: PathLike) -> Path:
+    """The cfg ``save_partial`` writes beside a partial weights file: ``<path>.cfg``."""
+    return Path(str(path) + ".cfg")
+
+
+def check_prefix(net, path: Path) -> Optional[int]:
+    """Compare the layers described by ``<path>.cfg`` with ``net``'s first layers; return their
+    count (None when there is no such cfg). Raises :class:`WeightsError` on the first layer that
+    differs."""
+    side = partial_cfg_path(path)
+    if not side.is_file():
+        return None
+    from ..darknet.cfg import read_cfg
+    from ..darknet.shapes import infer_layers
+    specs = infer_layers(read_cfg(side))
+    n = len(specs)
+    if n > len(net.specs):
+        raise WeightsError(f"{path}: its cfg {side} has {n} layers, the model only "
+                           f"{len(net.specs)}: it was cut from a larger network")
+    for i, (a, b) in enumerate(zip(specs, net.specs)):
+        sa, sb = layer_signature(a), layer_signature(b)
+        if sa != sb:
+            diff = _describe_difference(sa, sb)
+            raise WeightsError(
+                f"{path}: layer {i} of the file ({side}:{a.section.line}, [{a.type}]) does not "
+                f"match layer {i} of the model ([{b.type}]): {diff}. The file's {n} layers must "
+                f"be the model's first {n}; cut it from a classifier built with the detector's "
+                f"options (width/depth multipliers, activation, csp, dropblock)")
+    return n
+
+
+def _describe_difference(a: tuple, b: tuple) -> str:
+    names = ("type", "input channels", "output channels", "source layers")
+    for k in range(4):
+        if a[k] != b[k]:
+            return f"{names[k]} {a[k]} in the file, {b[k]} in the model"
+    da, db = dict(a[4:]), dict(b[4:])
+    keys = [k for k in _SIGNATURE_KEYS if da.get(k) != db.get(k)]
+    return ", ".join(f"{k}={da.get(k, '(unset)')} in the file, {db.get(k, '(unset)')} in the "
+                     f"model" for k in keys)
+
+
+def _where_it_ends(body: int, counts: List[int]) -> str:
+    """Where ``body`` floats end among the layers (for a file that fits no boundary)."""
+    cum = np.cumsum([0] + counts)
+    k = int(np.searchsorted(cum, body, side="right")) - 1
+    if k >= len(counts):
+        return f"it holds {body - int(cum[-1]):,} floats more than the whole model"
+    return (f"it ends inside layer {k} (layers 0-{k - 1} hold {int(cum[k]):,} floats, layer "
+            f"{k} has {counts[k]:,} more)")
+
+
 def init_from_weights(net, path: PathLike, *, upto: Optional[int] = None) -> StartingPoint:
     """Load ``path`` into ``net`` as a training starting point; return what was done."""
     path = Path(path)
     if path.suffix == ".pt":
         return _init_from_checkpoint(net, path)
+    checked = check_prefix(net, path)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -70,11 +144,15 @@ def init_from_weights(net, path: PathLike, *, upto: Optional[int] = None) -> Sta
     body = (len(data) - hsize) // 4
     n_layers = len(net.layers)
     counts = [sum(t.numel() for t in layer_tensors(net, i)) for i in range(n_layers)]
+    if upto is None and checked is not None and checked < n_layers:
+        upto = checked
     if upto is not None:
         net.load_weights(path, upto=upto)
         net.seen = 0
+        how = (f", checked layer by layer against {partial_cfg_path(path)}"
+               if checked is not None else "")
         return StartingPoint(
-            [f"loaded layers 0-{int(upto) - 1} of {n_layers} from {path} (partial); "
+            [f"loaded layers 0-{int(upto) - 1} of {n_layers} from {path} (partial{how}); "
              f"layers {int(upto)}-{n_layers - 1} start from scratch"],
             [i for i in _with_weights(net) if i >= int(upto)])
     total = sum(counts)
@@ -104,8 +182,9 @@ def _init_other_classes(net, path: Path, data: bytes, hsize: int, body: int,
     heads = _head_convs(net)
     classes = net.yolo_layers[0].classes if net.yolo_layers else None
     if not heads or classes is None:
-        raise WeightsError(f"{path}: {body:,} floats do not fit this network ({sum(counts):,}) "
-                           "and it has no [yolo] head to re-initialise")
+        raise WeightsError(f"{path}: {body:,} floats do not fit this network ({sum(counts):,}): "
+                           f"{_where_it_ends(body, counts)}; and it has no [yolo] head to "
+                           f"re-initialise")
     # per head conv: floats per filter; the file has nmask*(5+C') filters
     per_filter = {i: counts[i] / (heads[i] * (5 + classes)) for i in heads}
     base = sum(c for i, c in enumerate(counts) if i not in heads)
@@ -115,7 +194,9 @@ def _init_other_classes(net, path: Path, data: bytes, hsize: int, body: int,
     if c_file < 1 or abs(c_file - round(c_file)) > 1e-9:
         raise WeightsError(
             f"{path}: {body:,} floats fit neither this network ({sum(counts):,} floats), nor a "
-            f"prefix of its layers, nor the same network with another class count; wrong cfg?")
+            f"prefix of its layers ({_where_it_ends(body, counts)}), nor the same network with "
+            f"another class count; wrong cfg? (a backbone must be cut from a classifier built "
+            f"with the detector's width/depth multipliers)")
     c_file = int(round(c_file))
     floats = np.frombuffer(data, dtype="<f4", count=body, offset=hsize)
     offset = 0
@@ -160,12 +241,16 @@ def _init_from_checkpoint(net, path: Path) -> StartingPoint:
     return StartingPoint([msg], layers)
 
 
-def save_partial(net, path: PathLike, upto: int) -> Path:
-    """Write layers ``[0, upto)`` with ``seen = 0`` (``darknet partial``). Returns the path."""
+def save_partial(net, path: PathLike, upto: int, *, write_cfg: bool = True) -> Path:
+    """Write layers ``[0, upto)`` with ``seen = 0`` (``darknet partial``) and, unless
+    ``write_cfg=False``, their cfg as ``<path>.cfg``. Returns the weights path."""
+    from ..darknet.cfg import write_cfg as write_sections
     seen = net.seen
     try:
         net.seen = 0
         net.save_weights(path, upto=upto)
     finally:
         net.seen = seen
+    if write_cfg:
+        write_sections(net.sections[:1 + int(upto)], partial_cfg_path(path))
     return Path(path)

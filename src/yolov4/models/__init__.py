@@ -9,7 +9,9 @@ official ``.weights`` load into it).
 >>> net = create_model("yolov4-tiny", classes=3, width_multiple=0.25)        # Darknet graph
 
 Registered: ``yolov4``, ``yolov4-tiny``, ``yolov4-csp``, ``yolov3``, ``yolov3-tiny``,
-``csresnext50-panet-spp`` (the paper's CSPResNeXt50 backbone with SPP + PAN).
+``csresnext50-panet-spp`` (the paper's CSPResNeXt50 backbone with SPP + PAN), and the
+classifiers ``cspdarknet53`` (= ``csdarknet53-omega.cfg``) and ``cspdarknet53-tiny`` on the
+YOLOv4 / YOLOv4-tiny backbones (``yolov4.models.classifier``).
 Options shared by all: ``classes``, ``width``, ``height``, ``anchors``, ``masks``,
 ``width_multiple``, ``depth_multiple``, ``net={...}`` ([net] keys), ``cmbn``, ``activation``,
 ``sam`` and any [yolo] key of ``head.YOLO_OPTIONS`` (``iou_loss``, ``iou_normalizer``,
@@ -23,6 +25,7 @@ from .registry import (build_sections, create_model, get_builder, list_models, m
                        register)
 from . import yolov3 as _yolov3, yolov4 as _yolov4, yolov4_csp as _yolov4_csp  # noqa: F401
 from . import csresnext50 as _csresnext50, yolov4_tiny as _yolov4_tiny  # noqa: F401
+from . import classifier as _classifier  # noqa: F401
 # (importing a builder module registers its models)
 
 __all__ = ["Abs", "Builder", "ModelError", "build_sections", "create_model", "get_builder",

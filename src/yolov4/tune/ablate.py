@@ -22,7 +22,7 @@ from .plots import plot_ablate
 from .records import append_record, read_records, write_records
 from .session import Setup, make_setup, resume_run, save_settings
 from .table import build_table, to_markdown
-from .trial import TrialOutcome, TrialPool, parse_devices
+from .trial import TrialOutcome, make_pool
 
 PathLike = Union[str, "os.PathLike[str]"]
 LEAD = ("row", "seed", "status", "fitness", "seconds")
@@ -87,7 +87,9 @@ def _new_ablation(out: Path, setup: Setup, plan: Any, ga_hyp: Optional[PathLike]
 def ablate(data: Any = None, model: Optional[PathLike] = None, *, plan: Any = "paper",
            seeds: int = 2, iterations: Optional[int] = None, out: PathLike = "runs/ablate",
            resume: Optional[PathLike] = None, ga_hyp: Optional[PathLike] = None,
-           fitness: Any = None, devices: Any = None, weights: Optional[PathLike] = None,
+           fitness: Any = None, devices: Any = None, ray: Any = None, ray_cpus: float = 1,
+           ray_gpus: float = 0, ray_parallel: Optional[int] = None,
+           weights: Optional[PathLike] = None,
            partial: Optional[int] = None, hyp: Optional[PathLike] = None,
            model_kwargs: Optional[Mapping[str, Any]] = None,
            train_fn: Optional[Callable[..., Any]] = None, save_plots: bool = True,
@@ -100,10 +102,13 @@ def ablate(data: Any = None, model: Optional[PathLike] = None, *, plan: Any = "p
         iterations: updates per trial (``max_batches``).
         ga_hyp: the evolved hyp file for the ``paper`` plan's GA rows (without it they are left
             out, see :mod:`yolov4.tune.paper`).
-        devices, fitness, train_fn: as :func:`yolov4.evolve`.
+        devices, ray, ray_cpus, ray_gpus, ray_parallel, fitness, train_fn: as
+            :func:`yolov4.evolve`.
         resume: a previous ablation directory to continue.
         save_plots: write the PNG plots of the search (``plots=`` is the trials' own).
     """
+    pool = make_pool(resume if resume is not None else out, devices, ray, ray_cpus, ray_gpus,
+                     ray_parallel, train_fn, batches=False)   # a fixed plan: no batches
     if resume is not None:
         out, setup, extra = resume_run(resume, "ablate.yaml", data, model=model,
                                        iterations=iterations, ga_hyp=ga_hyp, fitness=fitness,
@@ -147,7 +152,8 @@ def ablate(data: Any = None, model: Optional[PathLike] = None, *, plan: Any = "p
             f"{o.metrics.get('coco.AP', 0):.4f} in {o.seconds:.0f}s"
             + (f": {o.error}" if o.error else ""))
 
-    TrialPool(parse_devices(devices), train_fn).run(next_spec, finished)
+    if queue:
+        pool.run(next_spec, finished)
     names = [r.name for r in rows]
     base = baseline_name(rows)
     table = build_table(records, names, base, facts)

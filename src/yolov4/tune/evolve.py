@@ -29,7 +29,7 @@ from .genes import Gene, base_values, gene_table
 from .plots import plot_evolve
 from .records import append_record, read_records
 from .session import make_setup, resume_run, save_settings
-from .trial import TrialOutcome, TrialPool, parse_devices
+from .trial import TrialOutcome, make_pool
 
 PathLike = Union[str, "os.PathLike[str]"]
 LEAD = ("trial", "status", "fitness", "seconds", "seed", "origin")
@@ -98,7 +98,9 @@ def _new_search(out: Path, setup: Any, genes: Optional[Sequence[str]], parent: s
 
 def evolve(data: Any = None, model: Optional[PathLike] = None, *, trials: int = 10,
            iterations: Optional[int] = None, genes: Optional[Sequence[str]] = None,
-           fitness: Any = None, devices: Any = None, out: PathLike = "runs/evolve",
+           fitness: Any = None, devices: Any = None, ray: Any = None, ray_cpus: float = 1,
+           ray_gpus: float = 0, ray_parallel: Optional[int] = None,
+           out: PathLike = "runs/evolve",
            resume: Optional[PathLike] = None, parent: str = "single",
            weights: Optional[PathLike] = None, partial: Optional[int] = None,
            hyp: Optional[PathLike] = None, model_kwargs: Optional[Mapping[str, Any]] = None,
@@ -115,11 +117,18 @@ def evolve(data: Any = None, model: Optional[PathLike] = None, *, trials: int = 
         genes: names to search (default: every gene declared in hyp.yaml).
         fitness: metric weights, ``"AP50=0.1,AP=0.9"`` (default) or a mapping.
         devices: ``"0,1"`` runs one trial per GPU in parallel; default sequential.
+        ray: run the trials on Ray Tune (``pip install yolov4[tune]``): ``True`` for a local
+            instance (or ``RAY_ADDRESS``), or a cluster address (``"auto"``, ``"HOST:6379"``);
+            ``out`` must then be on a filesystem every node shares. ``ray_cpus``/``ray_gpus``:
+            resources of each trial; ``ray_parallel``: proposals per batch (default: as many
+            trials as the cluster holds); see :mod:`yolov4.tune.ray_pool`.
         out: run directory. resume: a previous run directory to continue (its settings).
         parent: ``single`` (fitness-weighted draw of one of the top 5) or ``weighted``.
         train_fn: the training function (default :func:`yolov4.train`; for tests).
         save_plots: write the PNG plots of the search (``plots=`` is the trials' own).
     """
+    pool = make_pool(resume if resume is not None else out, devices, ray, ray_cpus, ray_gpus,
+                     ray_parallel, train_fn)             # checks the executor options first
     if resume is not None:
         out, setup, extra = resume_run(resume, "evolve.yaml", data, model=model,
                                        iterations=iterations, genes=genes, fitness=fitness,
@@ -171,7 +180,8 @@ def evolve(data: Any = None, model: Optional[PathLike] = None, *, trials: int = 
             f"{outcome.seconds:.0f}s ({origin})" + (" - new best" if is_best else "")
             + (f": {outcome.error}" if outcome.error else ""))
 
-    TrialPool(parse_devices(devices), train_fn).run(next_spec, done)
+    if queue:
+        pool.run(next_spec, done)
     if save_plots and records:
         plot_evolve(records, list(table), out / "plots")
     return _result(out, csv_path, records)

@@ -12,7 +12,8 @@ status, the final validation metrics, a fitness and the wall time:
 
 ``nan`` and ``failed`` trials get fitness 0. Nothing here knows which search asked for the
 trial. :class:`TrialPool` runs trials in this process (one device, the default on CPU) or one
-worker process per device (``devices=["cuda:0", "cuda:1"]``).
+worker process per device (``devices=["cuda:0", "cuda:1"]``); :func:`make_pool` picks it or the
+Ray Tune executor (:mod:`yolov4.tune.ray_pool`, same interface).
 """
 from __future__ import annotations
 
@@ -195,6 +196,26 @@ class TrialPool:
                     on_done(fut.result())
 
 
+def make_pool(run_dir: Any, devices: Any = None, ray: Any = None, ray_cpus: float = 1,
+              ray_gpus: float = 0, ray_parallel: Optional[int] = None,
+              train_fn: Optional[TrainFn] = None, batches: bool = True) -> Any:
+    """The executor of a search: :class:`TrialPool` (``devices``), or with ``ray`` (``True``,
+    ``""`` or an address) a :class:`~yolov4.tune.ray_pool.RayPool` (proposals in ``batches``:
+    for a search whose proposals read the records); both have ``run(propose, on_done)``. Ray
+    is imported only when it is used."""
+    if ray is None or ray is False:
+        if ray_parallel is not None:
+            raise YoloError("ray_parallel (--ray-parallel) is for --ray; --devices sets the "
+                            "parallel trials of a local search")
+        return TrialPool(parse_devices(devices), train_fn)
+    if parse_devices(devices):
+        raise YoloError("--devices and --ray exclude each other: with Ray, --ray-gpus gives each "
+                        "trial its GPUs")
+    from .ray_pool import RayPool, ray_address
+    return RayPool(run_dir, ray_address(ray), ray_cpus, ray_gpus, ray_parallel, train_fn,
+                   batches)
+
+
 def parse_devices(text: Any) -> Optional[List[str]]:
     """``"0,1"`` -> ``["cuda:0", "cuda:1"]``; ``"cpu,cpu"`` -> two CPU workers; None -> None."""
     if text is None or text == "":
@@ -207,5 +228,5 @@ def parse_devices(text: Any) -> Optional[List[str]]:
     return out
 
 
-__all__ = ["TrialSpec", "TrialOutcome", "TrialPool", "run_trial", "parse_fitness",
+__all__ = ["TrialSpec", "TrialOutcome", "TrialPool", "make_pool", "run_trial", "parse_fitness",
            "fitness_of", "parse_devices", "DEFAULT_FITNESS", "SUMMARY_METRICS"]

@@ -1,8 +1,10 @@
-"""Shape-keeping layers: ``[dropout]`` (and DropBlock), ``[softmax]``, the ``[yolo]`` detection head.
+"""Shape-keeping layers: ``[dropout]`` (and DropBlock), ``[softmax]``, ``[cost]``, the ``[yolo]`` detection head.
 
 - dropout (``parse_dropout``): ``probability`` (default .2) in [0, 1); ``dropblock=1`` with
   ``dropblock_size_abs`` / ``dropblock_size_rel`` ramps up over ``[net] max_batches``;
 - softmax: ``groups`` (1), ``temperature`` (1);
+- cost (``parse_cost``): ``type`` (``sse``; ``masked``/``smooth`` are not supported here), ``scale``
+  (1); the identity in forward, a loss term in training (:mod:`yolov4.loss.classify`);
 - yolo: its keys are :class:`~yolov4.darknet.yolo_settings.YoloSettings`; the layer before must
   produce ``len(mask)·(classes + 5)`` channels.
 """
@@ -57,6 +59,28 @@ def softmax_summary(spec: LayerSpec) -> List[str]:
     return [f"softmax                                        {c * h * w:4d}"]
 
 
+# ---------------------------------------------------------------------------- [cost]
+COST_TYPES = ("sse",)
+
+
+def cost_shape(s: "Section", index: int, prev: Shape, specs: Sequence[LayerSpec]) -> Shaped:
+    kind = (s.get_str("type", "sse") or "sse").strip()
+    if kind not in COST_TYPES:
+        raise s.error(f"key 'type': cost type '{kind}' is not supported (supported: "
+                      f"{', '.join(COST_TYPES)})", "type")
+    return Shaped(prev, params=dict(cost_type=kind, scale=s.get_float("scale", 1.0)))
+
+
+def cost_build(spec: LayerSpec, options: BuildOptions) -> Any:
+    from ...layers.softmax import Cost
+    return Cost(spec.params["cost_type"], spec.params["scale"])
+
+
+def cost_summary(spec: LayerSpec) -> List[str]:
+    c, h, w = spec.in_shape
+    return [f"cost                                           {c * h * w:4d}"]
+
+
 # ---------------------------------------------------------------------------- [yolo]
 def yolo_shape(s: "Section", index: int, prev: Shape, specs: Sequence[LayerSpec]) -> Shaped:
     yolo = YoloSettings.from_section(s)
@@ -86,5 +110,6 @@ def yolo_summary(spec: LayerSpec) -> List[str]:
 TYPES = (
     LayerType("dropout", same_shape, dropout_build, dropout_summary),
     LayerType("softmax", same_shape, softmax_build, softmax_summary, aliases=("soft",)),
+    LayerType("cost", cost_shape, cost_build, cost_summary),
     LayerType("yolo", yolo_shape, yolo_build, yolo_summary, call="yolo"),
 )
