@@ -4,7 +4,8 @@
 
 SPEC is a list of jobs run in order by every rank; each job is ``{"train": {...}}`` (keyword
 arguments of ``yolov4.train``, with ``"data": [n_train, seed]`` for in-memory squares and
-``"model"`` a .cfg path), ``{"copy": [src, dst]}`` (rank 0 copies a file, then all ranks meet),
+``"model"`` a .cfg path), ``{"classify": {...}}`` (keyword arguments of the classifier's
+``train``), ``{"copy": [src, dst]}`` (rank 0 copies a file, then all ranks meet),
 or ``{"fail": {"rank": r, "call": k}}`` (rank r raises at its k-th loss evaluation of the next
 train job).
 """
@@ -49,6 +50,9 @@ def main() -> None:
     for job in jobs:
         if "fail" in job:
             _fail_at(int(job["fail"]["rank"]), int(job["fail"]["call"]))
+        elif "classify" in job:
+            from yolov4.engine.classify_api import train as train_classifier
+            train_classifier(verbose=False, log=lambda s: None, **job["classify"])
         elif "copy" in job:
             src, dst = job["copy"]
             if dist.launched_world().rank == 0:

@@ -122,6 +122,58 @@ def test_two_ranks_equal_one_process_and_resume_across_world_sizes(tmp_path):
     assert_same_weights(resumed.last, one.last)
 
 
+CLASSIFIER = """
+[net]
+batch=8
+subdivisions=2
+width=32
+height=32
+channels=3
+learning_rate=0.01
+momentum=0.9
+decay=0.0005
+policy=constant
+max_batches=100
+
+[convolutional]
+filters=8
+size=3
+stride=2
+pad=1
+activation=leaky
+
+[convolutional]
+filters=3
+size=1
+stride=1
+pad=0
+activation=linear
+
+[avgpool]
+
+[softmax]
+groups=1
+"""
+
+
+def test_a_classifier_trains_the_same_on_two_ranks(tmp_path):
+    """The trainer's split is task-agnostic: the classification task (MixUp/CutMix/Mosaic
+    drawn per item) gives one process's weights on 2 ranks too."""
+    from yolov4.data.classify_synth import generate_classes
+    from yolov4.engine.classify_api import train as train_classifier
+    data = generate_classes(tmp_path / "data", images=24, classes=3, size=32)
+    (tmp_path / "cls.cfg").write_text(CLASSIFIER)
+    kw = dict(data=str(data), model=str(tmp_path / "cls.cfg"), max_batches=3, threads=1,
+              plots=0, tensorboard=0, mosaic=1, cutmix=1, eval_interval=0, seed=2)
+    one = train_classifier(out=tmp_path / "one", verbose=False, log=lambda s: None, **kw)
+    proc = torchrun([{"classify": {**kw, "out": str(tmp_path / "two")}}], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ra, rb = iteration_rows(tmp_path / "one"), iteration_rows(tmp_path / "two")
+    assert [float(r["loss"]) for r in rb] == pytest.approx([float(r["loss"]) for r in ra],
+                                                           rel=1e-5)
+    assert_same_weights(tmp_path / "two" / "last.pt", one.last)
+
+
 def test_a_failing_rank_ends_the_job_with_its_error(tmp_path):
     cfg = tiny_cfg(tmp_path / "tiny.cfg", batch=8, subdivisions=2, bn=0)
     jobs = [{"fail": {"rank": 1, "call": 3}},

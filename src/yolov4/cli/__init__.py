@@ -49,6 +49,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        if "torch.distributed" in sys.modules:   # a command run by torchrun joined its group
+            from ..engine.distributed import teardown
+            teardown()
     return int(code or 0)
 
 

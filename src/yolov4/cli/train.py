@@ -107,10 +107,7 @@ def run(args: argparse.Namespace) -> int:
     if dist.launched_world().enabled:
         # torchrun prints this rank's error in its summary (error file)
         from torch.distributed.elastic.multiprocessing.errors import record
-        try:
-            return record(_train)(args)
-        finally:
-            dist.teardown()
+        return record(_train)(args)
     return _train(args)
 
 

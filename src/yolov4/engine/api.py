@@ -52,7 +52,7 @@ def _datasets(data: Any, log: Callable[[str], None] = print) -> tuple:
     return train, val
 
 
-def _join_processes(overrides: Mapping[str, Any], hyp: Optional[PathLike]) -> dist.DistInfo:
+def join_processes(overrides: Mapping[str, Any], hyp: Optional[PathLike]) -> dist.DistInfo:
     """Join torchrun's process group when launched by it (once per process).
 
     ``ddp_timeout`` and ``device`` are read before the config is resolved (the group must
@@ -129,7 +129,7 @@ def train(
             overrides["width"] = overrides["height"] = int(size)
     if resume is None and data is None:
         raise YoloError("train: data= is required (or resume=)")
-    info = _join_processes(overrides, hyp)
+    info = join_processes(overrides, hyp)
     if not info.main:                       # rank 0 speaks for the job
         verbose, log = False, (lambda _: None)
     if resume is not None:
@@ -194,4 +194,4 @@ def _resume(path: PathLike, data: Any, overrides: Dict[str, Any], verbose: bool,
     return trainer.train()
 
 
-__all__ = ["train", "model_sections", "parse_overrides", "RESUME_OVERRIDES"]
+__all__ = ["train", "model_sections", "parse_overrides", "RESUME_OVERRIDES", "join_processes"]
