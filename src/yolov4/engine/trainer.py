@@ -348,7 +348,7 @@ class Trainer:
                 if key != "loss":
                     sums[key] += float(parts[key])
         if self.dist.enabled:
-            sums, bad_loss = self._reduce(sums, bad_loss)
+            sums, bad_loss = self._reduce(sums, bad_loss, input_hw)
         if self.iteration < cfg.freeze_loaded:
             for p in self.frozen:          # no gradient: SGD/Adam leave them (and momentum) alone
                 p.grad = None
@@ -371,12 +371,22 @@ class Trainer:
             return self.ddp.no_sync()
         return nullcontext()
 
-    def _reduce(self, sums: Dict[str, float], bad_loss: Optional[float]) -> tuple:
-        """The loss sums over all ranks, and the update's bad loss if any rank had one."""
+    def _reduce(self, sums: Dict[str, float], bad_loss: Optional[float],
+                input_hw: tuple) -> tuple:
+        """The loss sums over all ranks, and the update's bad loss if any rank had one.
+
+        The same all-reduce checks that every rank trained at the same input size (sizes are
+        a function of the seed and the mini-batch number, never drawn per process)."""
         keys = list(sums)
+        h, w = (float(v) for v in input_hw)
         values = dist.sum_over_ranks([sums[k] for k in keys]
-                                     + [float(bad_loss is not None),
+                                     + [h, h * h, w, w * w, float(bad_loss is not None),
                                         0.0 if bad_loss is None else bad_loss], self.dist)
+        n = self.dist.world
+        if values[-6:-2] != [n * h, n * h * h, n * w, n * w * w]:
+            raise YoloError(f"rank {self.dist.rank} trained update {self.iteration + 1} at "
+                            f"{int(w)}x{int(h)} but other ranks at another size: the task's "
+                            f"loader must draw input sizes from (seed, mini-batch number) only")
         total = dict(zip(keys, values))
         if values[-2] > 0:
             bad = values[-1] if not math.isfinite(values[-1]) else math.nan
