@@ -122,6 +122,24 @@ def test_two_ranks_equal_one_process_and_resume_across_world_sizes(tmp_path):
     assert_same_weights(resumed.last, one.last)
 
 
+def test_sync_bn_makes_two_ranks_equal_one_process_with_batch_norm(tmp_path):
+    """sync_bn=1 (gloo: the all-reduce BN): statistics of the whole global mini-batch, so 2
+    ranks with BN give one process's losses, weights and running statistics."""
+    cfg = tiny_cfg(tmp_path / "bn.cfg", batch=16, subdivisions=2, lr=0.002, flip=1, bn=1,
+                   jitter=0.2)
+    kw = {k: v for k, v in run_kwargs(cfg, tmp_path / "one").items() if k != "adversarial_lr"}
+    one = yolov4.train(data=(SquaresDataset(32, seed=1), None), **kw, **QUIET)
+    proc = torchrun([{"train": {**kw, "data": [32, 1], "out": str(tmp_path / "two"),
+                                "sync_bn": 1}},
+                     {"train": {**kw, "data": [32, 1], "out": str(tmp_path / "local")}}],
+                    tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    same_losses(tmp_path / "two", tmp_path / "one")
+    assert_same_weights(tmp_path / "two" / "last.pt", one.last)       # running stats included
+    local = [float(r["loss"]) for r in iteration_rows(tmp_path / "local")]
+    assert local[1:] != pytest.approx([float(r["loss"]) for r in one.losses][1:], rel=1e-5)
+
+
 CLASSIFIER = """
 [net]
 batch=8

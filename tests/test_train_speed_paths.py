@@ -15,6 +15,7 @@ from test_train_helpers import SquaresDataset, tiny_cfg  # noqa: E402
 import yolov4  # noqa: E402
 from yolov4.engine import distributed as dist  # noqa: E402
 from yolov4.engine.checkpoint import load_checkpoint  # noqa: E402
+from yolov4.engine.sync_bn import convert_sync_batchnorm, revert_sync_batchnorm  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 QUIET = dict(verbose=False, plots=0, tensorboard=0, log=lambda s: None)
@@ -40,19 +41,24 @@ def test_bf16_autocast_and_channels_last_train_and_save_plain_weights(tmp_path):
 def test_sync_batchnorm_conversion_keeps_tensors_and_keys_and_reverts(tmp_path):
     net = yolov4.Darknet.from_cfg(tiny_cfg(tmp_path / "tiny.cfg"))
     keys = list(net.state_dict())
+    ref = yolov4.Darknet.from_cfg(tiny_cfg(tmp_path / "tiny.cfg")).eval()
+    ref.load_state_dict(net.state_dict())
     before = {k: v.clone() for k, v in net.state_dict().items()}
     bns = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    assert dist.convert_sync_batchnorm(net) == len(bns) == 4
+    assert convert_sync_batchnorm(net, torch.device("cpu")) == len(bns) == 4
     assert not any(type(m) is torch.nn.BatchNorm2d for m in net.modules())
+    x = torch.rand(2, 3, 64, 64)
+    net.eval()
+    torch.testing.assert_close(net(x)[0], ref(x)[0])      # alone / in eval: plain BN
     assert list(net.state_dict()) == keys               # same names: checkpoints load either way
-    assert dist.revert_sync_batchnorm(net) == 4
+    assert revert_sync_batchnorm(net) == 4
     for k, v in net.state_dict().items():
         torch.testing.assert_close(v, before[k])
 
 
 def test_cmbn_layers_are_not_converted(tmp_path):
     net = yolov4.Darknet.from_cfg(tiny_cfg(tmp_path / "cmbn.cfg", bn=2))
-    assert dist.convert_sync_batchnorm(net) == 0
+    assert convert_sync_batchnorm(net, torch.device("cpu")) == 0
 
 
 def test_rank_seeds_differ_per_rank_and_repeat_per_position():

@@ -271,50 +271,6 @@ def strip_wrapper_prefixes(state: dict) -> dict:
     return out
 
 
-def convert_sync_batchnorm(net: nn.Module) -> int:
-    """Replace plain ``BatchNorm2d`` layers by ``SyncBatchNorm`` in place; returns how many.
-
-    CmBN layers (``batch_normalize=2``) are kept: they accumulate statistics over the
-    subdivisions of each rank's own slices (see docs). torch's SyncBatchNorm runs on CUDA only.
-    """
-    from ..layers.cmbn import CmBatchNorm2d
-    count = 0
-    for name, child in list(net.named_children()):
-        if isinstance(child, nn.BatchNorm2d) and not isinstance(child, CmBatchNorm2d):
-            sync = nn.SyncBatchNorm(child.num_features, child.eps, child.momentum, child.affine,
-                                    child.track_running_stats)
-            if child.affine:
-                sync.weight, sync.bias = child.weight, child.bias
-            sync.running_mean, sync.running_var = child.running_mean, child.running_var
-            sync.num_batches_tracked = child.num_batches_tracked
-            sync.train(child.training)
-            setattr(net, name, sync)
-            count += 1
-        else:
-            count += convert_sync_batchnorm(child)
-    return count
-
-
-def revert_sync_batchnorm(net: nn.Module) -> int:
-    """Inverse of :func:`convert_sync_batchnorm` (plain ``BatchNorm2d`` sharing the tensors), so
-    that exports and fusing see the layers they know; returns how many."""
-    count = 0
-    for name, child in list(net.named_children()):
-        if isinstance(child, nn.SyncBatchNorm):
-            bn = nn.BatchNorm2d(child.num_features, child.eps, child.momentum, child.affine,
-                                child.track_running_stats)
-            if child.affine:
-                bn.weight, bn.bias = child.weight, child.bias
-            bn.running_mean, bn.running_var = child.running_mean, child.running_var
-            bn.num_batches_tracked = child.num_batches_tracked
-            bn.train(child.training)
-            setattr(net, name, bn)
-            count += 1
-        else:
-            count += revert_sync_batchnorm(child)
-    return count
-
-
 # ---------------------------------------------------------------------- launching
 def parse_devices(spec: str) -> Tuple[str, int, Optional[str]]:
     """``"0,1,2,3"`` -> ``("cuda", 4, "0,1,2,3")``; ``"cpu:2"`` -> ``("cpu", 2, None)``."""
@@ -357,5 +313,5 @@ def launch(devices: str, argv: Sequence[str], *, extra: Sequence[str] = ()) -> i
 __all__ = ["DistInfo", "launched_world", "current", "setup", "teardown", "train_device",
            "rank_slice", "check_split", "iteration_seed", "barrier", "main_first", "sum_over_ranks", "broadcast",
            "gather", "check_same", "wrap", "has_unused_parameters", "unwrap", "strip_wrapper_prefixes",
-           "convert_sync_batchnorm", "revert_sync_batchnorm", "parse_devices", "torchrun_command", "launch",
+           "parse_devices", "torchrun_command", "launch",
            "cpu_threads"]

@@ -45,6 +45,7 @@ from .lr_policy import LRPolicy, apply_lr
 from .optim import build_optimizer, count_nonfinite_grads, zero_nonfinite_grads
 from .recipe import class_prior, freeze_mask, head_priors, momentum_at
 from .runlog import RunLog
+from .sync_bn import convert_sync_batchnorm, revert_sync_batchnorm
 from .task import DetectionTask, Task
 from .train_config import TrainConfig
 
@@ -155,10 +156,7 @@ class Trainer:
                 torch.set_num_threads(threads)
         net.train()
         if cfg.sync_bn and self.dist.enabled:
-            if self.device.type != "cuda":
-                raise YoloError("sync_bn=1 needs CUDA devices (torch's SyncBatchNorm); on CPU "
-                                "use sync_bn=0 (statistics of each rank's slice)")
-            n = dist.convert_sync_batchnorm(net)
+            n = convert_sync_batchnorm(net, self.device)
             self.log(f"sync_bn: {n} batch-norm layers use the statistics of all ranks")
         if cfg.channels_last:
             net.to(memory_format=torch.channels_last)
@@ -553,9 +551,9 @@ class Trainer:
                                iterations=self.iteration, epochs=self.epoch,
                                metrics=self.metrics, best_fitness=self.best_fitness,
                                stopped_early=self.stopped_early, skipped_updates=self.skipped)
-        dist.revert_sync_batchnorm(self.net)   # exports know BatchNorm2d (same tensors)
+        revert_sync_batchnorm(self.net)   # exports know BatchNorm2d (same tensors)
         if isinstance(self.ema, ModelEMA):
-            dist.revert_sync_batchnorm(self.ema.ema)
+            revert_sync_batchnorm(self.ema.ema)
         final = self.net
         if isinstance(self.ema, ModelEMA):     # the every-step EMA is the model that is exported
             final = copy.deepcopy(self.net)
