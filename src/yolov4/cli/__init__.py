@@ -38,7 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv                  # the words as given (a launcher re-runs them per process)
     try:
         code = args.func(args)
     except YoloError as err:
@@ -47,6 +49,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        if "torch.distributed" in sys.modules:   # a command run by torchrun joined its group
+            from ..engine.distributed import teardown
+            teardown()
     return int(code or 0)
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import Any, List
 
 EPILOG = """\
 hyperparameters:
@@ -28,6 +28,14 @@ starting points:
 memory:
   batch is split into --subdivisions mini-batches whose gradients are accumulated: the update
   is the same, memory per pass is batch/subdivisions images. Out of memory -> raise it.
+several GPUs or processes (README "Multi-GPU"):
+  --devices 0,1,2,3 runs one process per GPU through torchrun (NCCL); --devices cpu:2 two CPU
+  processes (gloo). Or run torchrun yourself, also across machines:
+    torchrun --nnodes 2 --node_rank 0 --rdzv_backend c10d --rdzv_endpoint HOST:29500 \
+        --nproc_per_node 8 -m yolov4 train --data data.yaml --batch 64 ...
+  --batch stays the images per update over all processes (split over processes and
+  subdivisions; it must be a multiple of subdivisions x processes); the update and the lr are
+  those of one process with the same batch. sync_bn=1: batch-norm statistics over all GPUs.
 outputs (--out DIR): last.pt, best.pt (resume with --resume DIR/last.pt), model.cfg +
   model.weights (Darknet format), iterations.csv, results.csv, plots/*.png.
 """
@@ -57,15 +65,56 @@ def register(subparsers: Any) -> None:
     p.add_argument("--out", default="runs/train", help="run directory (default runs/train)")
     p.add_argument("--resume", metavar="CKPT", help="continue a run exactly from its last.pt")
     p.add_argument("--device", help="cpu or cuda (default: cuda if available)")
+    p.add_argument("--devices", metavar="IDS",
+                   help="train on several devices, one process each, through torchrun: CUDA "
+                        "indices 0,1,2,3 or cpu:N")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="hyperparameters by Darknet key name (see hyp.yaml)")
     p.set_defaults(func=run)
 
 
+def _without_devices(argv: List[str]) -> List[str]:
+    """The command-line words minus ``--devices X`` / ``--devices=X``."""
+    out, skip = [], False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word == "--devices":
+            skip = True
+        elif not word.startswith("--devices="):
+            out.append(word)
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
+    from ..engine import distributed as dist
+    from ..errors import YoloError
+
+    if args.devices and not dist.launched_world().enabled:
+        kind, n, ids = dist.parse_devices(args.devices)
+        argv = _without_devices(list(args.argv))
+        if kind == "cpu" and args.device is None:
+            argv += ["--device", "cpu"]
+        if n > 1:
+            code = dist.launch(args.devices, argv)
+            if code:
+                raise YoloError(f"{n} training processes (torchrun) ended with exit code {code}; "
+                                f"the failing rank and its error are printed above")
+            return 0
+        if kind == "cuda":
+            args.device = f"cuda:{ids}"
+    if dist.launched_world().enabled:
+        # torchrun prints this rank's error in its summary (error file)
+        from torch.distributed.elastic.multiprocessing.errors import record
+        return record(_train)(args)
+    return _train(args)
+
+
+def _train(args: argparse.Namespace) -> int:
     from ..engine.api import train
     from ..engine.config import parse_overrides
+    from ..engine.distributed import current
     from ..errors import YoloError
 
     overrides = parse_overrides(args.overrides)
@@ -84,6 +133,8 @@ def run(args: argparse.Namespace) -> int:
     result = train(data=args.data, model=args.model, weights=args.weights, partial=args.partial,
                    hyp=args.hyp, out=args.out, resume=args.resume, model_kwargs=model_kwargs,
                    verbose=not args.quiet, **overrides)
+    if not current().main:
+        return 0
     print(f"done: {result.iterations} iterations, {result.epochs} epochs")
     if result.metrics:
         print(f"mAP@0.5 {result.metrics.get('darknet.mAP50', 0):.4f}  "

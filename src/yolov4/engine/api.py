@@ -15,13 +15,14 @@ from typing import Any, Callable, Dict, Mapping, Optional, Union
 import numpy as np
 import torch
 
-from ..darknet.cfg import parse_cfg_text, read_cfg
+from ..darknet.cfg import parse_cfg_text, read_cfg, write_cfg_text
 from ..darknet.graph import Darknet, set_classes
 from ..darknet.yolo_settings import yolo_settings
 from ..data.anchors import check_anchors
 from ..errors import DataError, YoloError
+from . import distributed as dist
 from .checkpoint import load_checkpoint
-from .config import apply_to_sections, parse_overrides, resolve_config
+from .config import apply_to_sections, default_hyp, load_hyp_file, parse_overrides, resolve_config
 from .starting import init_from_weights
 from .trainer import Trainer, TrainResult
 
@@ -29,24 +30,44 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 #: Keys that may change when resuming (they do not alter the optimisation).
 RESUME_OVERRIDES = ("device", "workers", "eval_interval", "patience", "plots", "tensorboard",
-                    "stop_after", "save_period", "max_val_images")
+                    "stop_after", "save_period", "max_val_images", "ddp_timeout", "threads",
+                    "compile")
 
 
-def _datasets(data: Any) -> tuple:
-    """``(train, val)`` from a dataset path, or a ``(train, val)`` pair of dataset objects."""
+def _datasets(data: Any, log: Callable[[str], None] = print) -> tuple:
+    """``(train, val)`` from a dataset path, or a ``(train, val)`` pair of dataset objects.
+
+    Under several processes rank 0 reads (scans, caches) first and the others wait for it
+    (``ddp_timeout``), then read what it wrote."""
     if isinstance(data, (tuple, list)) and len(data) == 2 and not isinstance(data[0], (str, Path)):
         return data[0], data[1]
     from ..data.formats import load_dataset
-    train = load_dataset(data, "train")
-    try:
-        val = load_dataset(data, "val")
-    except DataError as err:
-        print(f"no validation split ({err}); training without validation")
-        val = None
+    with dist.main_first(dist.current()):
+        train = load_dataset(data, "train")
+        try:
+            val = load_dataset(data, "val")
+        except DataError as err:
+            log(f"no validation split ({err}); training without validation")
+            val = None
     return train, val
 
 
-def model_sections(model: Union[str, PathLike], classes: int, **model_kwargs: Any) -> list:
+def join_processes(overrides: Mapping[str, Any], hyp: Optional[PathLike]) -> dist.DistInfo:
+    """Join torchrun's process group when launched by it (once per process).
+
+    ``ddp_timeout`` and ``device`` are read before the config is resolved (the group must
+    exist before rank 0 scans the dataset): overrides, then ``--hyp``, then hyp.yaml."""
+    if not dist.launched_world().enabled:
+        return dist.DistInfo()
+    values = dict(default_hyp())
+    if hyp is not None:
+        values.update({k: v for k, v in load_hyp_file(hyp).items() if v is not None})
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return dist.setup(values.get("device"), float(values.get("ddp_timeout") or 1800))[0]
+
+
+def model_sections(model: Union[str, PathLike], classes: int, *,
+                   log: Callable[[str], None] = print, **model_kwargs: Any) -> list:
     """Sections of a zoo model name or a ``.cfg`` path, with ``classes`` in every ``[yolo]``."""
     from ..models import build_sections, list_models
     if isinstance(model, str) and model in list_models():
@@ -59,7 +80,7 @@ def model_sections(model: Union[str, PathLike], classes: int, **model_kwargs: An
         raise YoloError(f"{path}: model options {sorted(model_kwargs)} only apply to zoo models")
     sections = read_cfg(path)
     if any(y.classes != classes for y in yolo_settings(sections)):
-        print(f"{path}: [yolo] classes set to {classes} (the dataset's class count); the convs "
+        log(f"{path}: [yolo] classes set to {classes} (the dataset's class count); the convs "
               f"feeding [yolo] get filters = len(mask)*(5+{classes})")
         set_classes(sections, classes)
     return sections
@@ -106,13 +127,23 @@ def train(
         size = overrides.pop("size")
         if size is not None:
             overrides["width"] = overrides["height"] = int(size)
+    if resume is None and data is None:
+        raise YoloError("train: data= is required (or resume=)")
+    info = join_processes(overrides, hyp)
+    if not info.main:                       # rank 0 speaks for the job
+        verbose, log = False, (lambda _: None)
     if resume is not None:
         return _resume(resume, data, overrides, verbose, log)
-    if data is None:
-        raise YoloError("train: data= is required (or resume=)")
-    train_set, val_set = _datasets(data)
+    return _train(data, model, weights, partial, hyp, out, model_kwargs, verbose, log, overrides)
+
+
+def _train(data: Any, model: Union[str, PathLike], weights: Optional[PathLike],
+           partial: Optional[int], hyp: Optional[PathLike], out: PathLike,
+           model_kwargs: Optional[Mapping[str, Any]], verbose: bool,
+           log: Callable[[str], None], overrides: Dict[str, Any]) -> TrainResult:
+    train_set, val_set = _datasets(data, log)
     classes = len(train_set.names)
-    sections = model_sections(model, classes, **dict(model_kwargs or {}))
+    sections = model_sections(model, classes, log=log, **dict(model_kwargs or {}))
     cfg, notes = resolve_config(sections, hyp_file=hyp, overrides=overrides,
                                 dataset_len=len(train_set))
     for line in notes:
@@ -126,6 +157,9 @@ def train(
                                     refit=cfg.anchors == "auto")
     for line in lines:
         log(line)
+    info = dist.current()
+    dist.check_same(write_cfg_text(sections) + repr(sorted(cfg.to_dict().items())),
+                    "resolved model cfg and hyperparameters", info)
     seed_everything(cfg.seed)
     net = Darknet.from_cfg(sections)
     if weights is not None:
@@ -151,7 +185,7 @@ def _resume(path: PathLike, data: Any, overrides: Dict[str, Any], verbose: bool,
         data = cfg.get("data")
         if not data:
             raise YoloError(f"{path}: the checkpoint was trained on in-memory datasets; pass data=")
-    train_set, val_set = _datasets(data)
+    train_set, val_set = _datasets(data, log)
     if not ck.get("cfg_text"):
         raise YoloError(f"{path}: checkpoint holds no cfg text; cannot rebuild the model")
     net = Darknet.from_cfg(parse_cfg_text(ck["cfg_text"], source=f"{path}:cfg_text"))
@@ -160,4 +194,4 @@ def _resume(path: PathLike, data: Any, overrides: Dict[str, Any], verbose: bool,
     return trainer.train()
 
 
-__all__ = ["train", "model_sections", "parse_overrides", "RESUME_OVERRIDES"]
+__all__ = ["train", "model_sections", "parse_overrides", "RESUME_OVERRIDES", "join_processes"]

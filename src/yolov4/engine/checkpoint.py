@@ -161,7 +161,12 @@ def load_checkpoint(path: PathLike, map_location: Union[str, torch.device] = "cp
 
 
 def load_model_state(model: nn.Module, state: Mapping[str, torch.Tensor], source: PathLike) -> None:
-    """``model.load_state_dict(state)`` with a message naming missing/unexpected/mis-shaped keys."""
+    """``model.load_state_dict(state)`` with a message naming missing/unexpected/mis-shaped keys.
+
+    Keys written by a wrapped model (``module.`` of DDP, ``_orig_mod.`` of ``torch.compile``)
+    load too: the prefixes are removed first."""
+    from .distributed import strip_wrapper_prefixes
+    state = strip_wrapper_prefixes(dict(state))
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]

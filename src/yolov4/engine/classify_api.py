@@ -19,7 +19,8 @@ import torch
 from ..darknet.cfg import parse_cfg_text, read_cfg
 from ..darknet.graph import Darknet
 from ..errors import DataError, YoloError
-from .api import RESUME_OVERRIDES, seed_everything
+from . import distributed as dist
+from .api import RESUME_OVERRIDES, join_processes, seed_everything
 from .checkpoint import load_checkpoint
 from .classify_task import ClassificationTask
 from .config import apply_to_sections, resolve_config
@@ -34,12 +35,13 @@ def _datasets(data: Any, log: Callable[[str], None]) -> tuple:
     if isinstance(data, (tuple, list)) and len(data) == 2 and not isinstance(data[0], (str, Path)):
         return data[0], data[1]
     from ..data.classes import load_classification
-    train_set = load_classification(data, "train")
-    try:
-        val_set = load_classification(data, "val")
-    except DataError as err:
-        log(f"no validation split ({err}); training without validation")
-        val_set = None
+    with dist.main_first(dist.current()):        # several processes: rank 0 reads first
+        train_set = load_classification(data, "train")
+        try:
+            val_set = load_classification(data, "val")
+        except DataError as err:
+            log(f"no validation split ({err}); training without validation")
+            val_set = None
     return train_set, val_set
 
 
@@ -102,10 +104,12 @@ def train(data: Any = None, model: Union[str, PathLike] = "cspdarknet53-tiny", *
     size = overrides.pop("size", None)
     if size is not None:
         overrides["width"] = overrides["height"] = int(size)
+    if resume is None and data is None:
+        raise YoloError("classify train: data= is required (or resume=)")
+    if not join_processes(overrides, hyp).main:    # under torchrun: rank 0 speaks for the job
+        verbose, log = False, (lambda _: None)
     if resume is not None:
         return _resume(resume, data, overrides, verbose, log)
-    if data is None:
-        raise YoloError("classify train: data= is required (or resume=)")
     train_set, val_set = _datasets(data, log)
     names = list(train_set.names)
     kwargs = dict(model_kwargs or {})
@@ -129,7 +133,8 @@ def train(data: Any = None, model: Union[str, PathLike] = "cspdarknet53-tiny", *
         for line in start.lines:
             log(line)
         cfg = cfg.replace(fresh_layers=start.fresh)
-    write_names(Path(out) / NAMES_FILE, names)
+    if dist.current().main:
+        write_names(Path(out) / NAMES_FILE, names)
     task = ClassificationTask(top_k=getattr(val_set, "top", 5) if val_set is not None else 5)
     trainer = Trainer(net, cfg, train_set, val_set, out_dir=str(out), verbose=verbose, log=log,
                       task=task)

@@ -28,19 +28,21 @@ class RunLog:
 
     def __init__(self, out_dir: Path, tensorboard: bool = True, *,
                  loss_keys: Sequence[str] = LOSS_KEYS, extra_keys: Sequence[str] = EXTRA_KEYS,
-                 metric_keys: Sequence[str] = METRIC_KEYS) -> None:
+                 metric_keys: Sequence[str] = METRIC_KEYS, write: bool = True) -> None:
         self.loss_keys, self.metric_keys = tuple(loss_keys), tuple(metric_keys)
         self.iter_fields = (("iteration", "epoch", "lr", "loss") + self.loss_keys
                             + tuple(extra_keys) + ("images_per_s", "size"))
         self.epoch_fields = ("epoch", "iteration", "lr", "loss") + self.loss_keys + self.metric_keys
         self.out = Path(out_dir)
-        self.out.mkdir(parents=True, exist_ok=True)
+        self.write = write          # False: rows kept in memory only (ranks other than 0)
+        if write:
+            self.out.mkdir(parents=True, exist_ok=True)
         self.iter_path = self.out / "iterations.csv"
         self.epoch_path = self.out / "results.csv"
         self.iterations: List[Dict[str, float]] = []
         self.epochs: List[Dict[str, Any]] = []
         self.writer = None
-        if tensorboard:
+        if tensorboard and write:
             try:  # optional: torch.utils.tensorboard needs the `tensorboard` package
                 from torch.utils.tensorboard import SummaryWriter
                 self.writer = SummaryWriter(str(self.out / "tensorboard"))
@@ -52,8 +54,9 @@ class RunLog:
         self.epochs = [dict(r) for r in history]
         self.iterations = [dict(r) for r in iterations]
 
-    @staticmethod
-    def _append(path: Path, fields: Sequence[str], row: Mapping[str, Any]) -> None:
+    def _append(self, path: Path, fields: Sequence[str], row: Mapping[str, Any]) -> None:
+        if not self.write:
+            return
         new = not path.exists()
         with path.open("a", newline="") as f:
             w = csv.DictWriter(f, fieldnames=list(fields), extrasaction="ignore")

@@ -12,6 +12,13 @@ Exact resume: the loader draws data order, augmentation and input sizes from
 ``(epoch, epoch_iter)`` plus the RNG states (python, numpy, torch, SAT coin), the model,
 optimiser, EMA and AMP scaler; training N + M iterations straight or N, stop, resume, M gives
 the same losses.
+
+Several processes (``torchrun``; :mod:`yolov4.engine.distributed`): ``batch`` stays the global
+images per update; each rank trains on its slice of every global mini-batch (the same images
+and augmentations as one process), gradients are accumulated locally (``no_sync``) and
+all-reduced once per update, and every decision that ends or skips an update is taken on the
+sums over the ranks, so all ranks step, skip and stop together. Rank 0 alone logs, validates,
+writes checkpoints (without any wrapper prefix) and exports; the others wait for it.
 """
 from __future__ import annotations
 
@@ -20,6 +27,7 @@ import math
 import random
 import resource
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional
@@ -29,6 +37,7 @@ from torch.utils.data import DataLoader
 
 from ..darknet.cfg import write_cfg_text
 from ..errors import YoloError
+from . import distributed as dist
 from .adversarial import adversarial_images, adversarial_lr_at, should_attack
 from .checkpoint import atomic_save, load_model_state, make_checkpoint, restore_rng
 from .ema import ModelEMA, build_ema
@@ -36,6 +45,7 @@ from .lr_policy import LRPolicy, apply_lr
 from .optim import build_optimizer, count_nonfinite_grads, zero_nonfinite_grads
 from .recipe import class_prior, freeze_mask, head_priors, momentum_at
 from .runlog import RunLog
+from .sync_bn import convert_sync_batchnorm, revert_sync_batchnorm
 from .task import DetectionTask, Task
 from .train_config import TrainConfig
 
@@ -77,10 +87,13 @@ def choose_threads(requested: int) -> int:
 
 
 class _Batches:
-    """The loader's batch sampler for one epoch, from mini-batch ``skip`` on (cheap: indices only)."""
+    """The loader's batch sampler for one epoch, from mini-batch ``skip`` on (cheap: indices
+    only); under several processes each global mini-batch is cut to this rank's slice."""
 
-    def __init__(self, sampler: Any, epoch: int, skip: int, limit: int) -> None:
+    def __init__(self, sampler: Any, epoch: int, skip: int, limit: int,
+                 info: dist.DistInfo = dist.DistInfo()) -> None:
         self.sampler, self.epoch, self.skip, self.limit = sampler, epoch, skip, limit
+        self.info = info
 
     def __len__(self) -> int:
         return max(0, self.limit - self.skip)
@@ -91,7 +104,7 @@ class _Batches:
             if k >= self.limit:
                 break
             if k >= self.skip:
-                yield batch
+                yield dist.rank_slice(batch, self.info)
 
 
 class Trainer:
@@ -110,11 +123,14 @@ class Trainer:
         self.task: Task = task if task is not None else DetectionTask()
         self.net, self.train_set, self.val_set = net, train_set, val_set
         self.out = Path(out_dir)
-        self.verbose, self.log = verbose, log
+        self.dist = dist.current()              # rank 0 of 1 without torch.distributed
+        self.verbose = verbose and self.dist.main
+        self.log = log if self.dist.main else (lambda _: None)
         want = cfg.device or device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.device = torch.device(want)
+        self.device = dist.train_device(self.dist, str(want))
         self.batch, self.subdivisions = cfg.batch, cfg.subdivisions
         self.mini = self.batch // self.subdivisions
+        self.rank_mini = dist.check_split(self.batch, self.subdivisions, self.dist)
         if not cfg.max_batches:
             raise YoloError("set max_batches or epochs (the model cfg has no max_batches)")
         self.max_batches = cfg.max_batches
@@ -134,10 +150,16 @@ class Trainer:
     def before_train(self) -> None:
         cfg, net = self.cfg, self.net.to(self.device)
         if self.device.type == "cpu":
-            threads = choose_threads(cfg.threads)
+            threads = choose_threads(cfg.threads or (dist.cpu_threads(self.dist)
+                                                     if self.dist.enabled else 0))
             if threads != torch.get_num_threads():
                 torch.set_num_threads(threads)
         net.train()
+        if cfg.sync_bn and self.dist.enabled:
+            n = convert_sync_batchnorm(net, self.device)
+            self.log(f"sync_bn: {n} batch-norm layers use the statistics of all ranks")
+        if cfg.channels_last:
+            net.to(memory_format=torch.channels_last)
         self.loss_fn = self.task.build_loss(net)
         if cfg.bn_momentum is not None:       # Darknet's rolling average uses 0.01
             for m in net.modules():
@@ -145,16 +167,21 @@ class Trainer:
                     m.momentum = cfg.bn_momentum
         self.optimizer = build_optimizer(net, cfg)
         self.policy = LRPolicy.from_config(cfg)
-        self.ema = build_ema(net, cfg)
-        self.amp = bool(cfg.amp) and self.device.type == "cuda"
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp) if self.amp else None
+        # Darknet's EMA writes the weights back (ema apply): every rank keeps it. The every-step
+        # EMA is only validated and exported: rank 0's alone.
+        self.ema = build_ema(net, cfg) if self.dist.main or cfg.ema_mode == "darknet" else None
+        self.amp_dtype = torch.bfloat16 if cfg.amp_dtype == "bfloat16" else torch.float16
+        self.amp = bool(cfg.amp) and (self.device.type == "cuda"
+                                      or self.amp_dtype == torch.bfloat16)
+        fp16 = self.amp and self.amp_dtype == torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=True) if fp16 else None
         self.sat_rng = random.Random(cfg.seed)
         self.loader = self.task.train_loader(net, self.train_set, cfg, mini=self.mini,
                                              subdivisions=self.subdivisions,
                                              max_batches=self.max_batches)
         self.runlog = RunLog(self.out, tensorboard=bool(cfg.tensorboard),
                              loss_keys=self.task.loss_keys, extra_keys=self.task.extra_keys,
-                             metric_keys=self.task.metric_keys)
+                             metric_keys=self.task.metric_keys, write=self.dist.main)
         self.cfg_text = write_cfg_text(net.sections)
         self.frozen = freeze_mask(net, cfg.fresh_layers)
         if self.resume_state is not None:
@@ -170,12 +197,16 @@ class Trainer:
                     self.log(f"bias priors of the new [yolo] convs (layers "
                              f"{', '.join(map(str, heads))}): "
                              + ", ".join(w for w in what if w) + " (Darknet: 0, i.e. p=0.5)")
+        self.ddp = dist.wrap(net, self.device, self.dist)
+        self.model = torch.compile(self.ddp) if cfg.compile else self.ddp  # the training forward
         if cfg.freeze_loaded and self.frozen:
             self.log(f"the {len(self.frozen)} loaded parameter tensors hold still for the first "
                      f"{cfg.freeze_loaded} updates (freeze_loaded)")
         self.log(f"training {self.max_batches} iterations ({self.epochs} epochs of "
                  f"{self.iters_per_epoch}) of batch {self.batch} = {self.subdivisions} x "
                  f"{self.mini} images at {net.width}x{net.height} on {self.device}"
+                 + (f" x {self.dist.world} processes ({self.rank_mini} images per mini-batch "
+                    f"each)" if self.dist.enabled else "")
                  + (f" ({torch.get_num_threads()} threads)" if self.device.type == "cpu" else "")
                  + (f", resuming at iteration {self.iteration}" if self.iteration else "")
                  + f"; writing to {self.out}")
@@ -225,7 +256,7 @@ class Trainer:
                         break
                 self.after_epoch()
         except KeyboardInterrupt:
-            self.save("last.pt")
+            self.save("last.pt")   # rank 0 only
             self.log(f"interrupted: {self.out / 'last.pt'} holds iteration {self.iteration}; "
                      f"continue with --resume {self.out / 'last.pt'}")
             raise
@@ -247,10 +278,11 @@ class Trainer:
         s = self.subdivisions
         sampler = self.loader.batch_sampler
         limit = self.iters_per_epoch * s
-        batches = _Batches(sampler, self.epoch, self.epoch_iter * s, limit)
+        batches = _Batches(sampler, self.epoch, self.epoch_iter * s, limit, self.dist)
         loader = DataLoader(self.loader.dataset, batch_sampler=batches,
                             collate_fn=self.loader.collate_fn,
                             num_workers=self.loader.num_workers,
+                            pin_memory=self.device.type == "cuda",
                             worker_init_fn=self.loader.worker_init_fn,
                             multiprocessing_context=self.loader.multiprocessing_context,
                             generator=torch.Generator())  # keeps the global RNG untouched
@@ -267,6 +299,8 @@ class Trainer:
         net.train()
         net.begin_batch()                                  # CmBN: a new batch begins
         net.set_iteration(self.iteration, self.max_batches)  # DropBlock ramp
+        if self.dist.enabled:   # dropout masks: each rank its own stream, resumable exactly
+            torch.manual_seed(dist.iteration_seed(cfg.seed, self.dist.rank, self.iteration))
         self.lr = self.policy.rate(self.iteration + 1)     # Darknet: batch_num is k on update k
         apply_lr(self.optimizer, self.lr)
         if cfg.warmup_momentum is not None and "momentum" in self.optimizer.defaults:
@@ -277,30 +311,42 @@ class Trainer:
         sums = dict.fromkeys(("loss",) + self.task.loss_keys + self.task.extra_keys, 0.0)
         adv_lr = cfg.adversarial_lr if self.task.adversarial else 0.0
         bad_loss: Optional[float] = None
-        for images, targets, paths in minis:
+        # each rank's loss / (batch / world): DDP's average over the ranks is then the sum over
+        # all images of the global batch divided by batch, as in one process
+        norm = self.batch / self.dist.world
+        for k, (images, targets, paths) in enumerate(minis):
             self.last_paths = list(paths)
             images = images.to(self.device, non_blocking=True)
             targets = targets.to(self.device, non_blocking=True)
+            if cfg.channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
             input_hw = (int(images.shape[2]), int(images.shape[3]))
             try:
                 if should_attack(adv_lr, self.iteration, cfg.burn_in, self.sat_rng):
                     lr_adv = adversarial_lr_at(adv_lr, self.iteration, self.max_batches)
                     images = adversarial_images(net, images, self.loss_fn.adversarial, lr_adv)
-                with torch.autocast(self.device.type, enabled=self.amp):
-                    outputs = net(images)
-                total, parts = self.loss_fn(outputs, targets, input_hw)
-                value = float(total.detach())
-                if not math.isfinite(value):      # no backward: this update is skipped
-                    bad_loss = value
-                    break
-                scaled = total / self.batch
-                (self.scaler.scale(scaled) if self.scaler else scaled).backward()
+                with self._sync(k == len(minis) - 1):
+                    with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
+                        outputs = self.model(images)
+                    total, parts = self.loss_fn(outputs, targets, input_hw)
+                    value = float(total.detach())
+                    if not math.isfinite(value):      # this update will be skipped
+                        bad_loss = value if bad_loss is None else bad_loss
+                        if not self.dist.enabled:
+                            break                     # alone: no backward needed
+                        total = total * 0.0           # the ranks still all-reduce together
+                    scaled = total / norm
+                    (self.scaler.scale(scaled) if self.scaler else scaled).backward()
             except torch.OutOfMemoryError:
                 raise TrainingError(self._oom_advice(input_hw)) from None
+            if bad_loss is not None:
+                continue
             sums["loss"] += value
-            for k in sums:
-                if k != "loss":
-                    sums[k] += float(parts[k])
+            for key in sums:
+                if key != "loss":
+                    sums[key] += float(parts[key])
+        if self.dist.enabled:
+            sums, bad_loss = self._reduce(sums, bad_loss, input_hw)
         if self.iteration < cfg.freeze_loaded:
             for p in self.frozen:          # no gradient: SGD/Adam leave them (and momentum) alone
                 p.grad = None
@@ -316,6 +362,35 @@ class Trainer:
             self.iter_losses = {k: math.nan for k in sums}
             self.iter_losses["loss"] = bad_loss
         self.input_hw = input_hw
+
+    def _sync(self, last: bool) -> Any:
+        """Under DDP: no gradient all-reduce before the last mini-batch of the update."""
+        if self.dist.enabled and not last:
+            return self.ddp.no_sync()
+        return nullcontext()
+
+    def _reduce(self, sums: Dict[str, float], bad_loss: Optional[float],
+                input_hw: tuple) -> tuple:
+        """The loss sums over all ranks, and the update's bad loss if any rank had one.
+
+        The same all-reduce checks that every rank trained at the same input size (sizes are
+        a function of the seed and the mini-batch number, never drawn per process)."""
+        keys = list(sums)
+        h, w = (float(v) for v in input_hw)
+        values = dist.sum_over_ranks([sums[k] for k in keys]
+                                     + [h, h * h, w, w * w, float(bad_loss is not None),
+                                        0.0 if bad_loss is None else bad_loss], self.dist)
+        n = self.dist.world
+        if values[-6:-2] != [n * h, n * h * h, n * w, n * w * w]:
+            raise YoloError(f"rank {self.dist.rank} trained update {self.iteration + 1} at "
+                            f"{int(w)}x{int(h)} but other ranks at another size: the task's "
+                            f"loader must draw input sizes from (seed, mini-batch number) only")
+        total = dict(zip(keys, values))
+        if values[-2] > 0:
+            bad = values[-1] if not math.isfinite(values[-1]) else math.nan
+            self.last_paths = [p for ps in dist.gather(self.last_paths, self.dist) for p in ps]
+            return total, bad
+        return total, None
 
     def _step(self, bad_loss: Optional[float]) -> None:
         """Clip and apply the accumulated gradients, unless the update is not finite.
@@ -400,7 +475,7 @@ class Trainer:
                                    iteration=self.iteration, lr=self.lr, **losses)
         every = self.cfg.eval_interval
         if self.val_set is not None and ((every and finished and self.epoch % every == 0) or last):
-            row.update(self.validate())
+            row.update(self._validate_on_main())
         self.runlog.log_epoch(row)
         self.save("last.pt")
         period = self.cfg.save_period
@@ -408,6 +483,16 @@ class Trainer:
             self.save(f"epoch_{self.epoch}.pt")
 
     # ------------------------------------------------------------------ validation
+    def _validate_on_main(self) -> Dict[str, Any]:
+        """Rank 0 validates (the others wait for it); its verdicts reach every rank."""
+        out = self.validate() if self.dist.main else {}
+        if self.dist.enabled:
+            state = (out, self.metrics, self.best_fitness, self.bad_evals, self.stop,
+                     self.stopped_early)
+            (out, self.metrics, self.best_fitness, self.bad_evals, self.stop,
+             self.stopped_early) = dist.broadcast(state, self.dist)
+        return out
+
     def validate(self) -> Dict[str, Any]:
         model = self.ema.ema if isinstance(self.ema, ModelEMA) else self.net
         self.metrics = self.task.evaluate(model, self.val_set, self.cfg,
@@ -430,8 +515,10 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpoints and the end
     def save(self, name: str) -> Path:
-        """Write a checkpoint atomically; never over a good one with non-finite weights."""
+        """Write a checkpoint atomically (rank 0); never over a good one with non-finite weights."""
         target = self.out / name
+        if not self.dist.main:
+            return target
         bad = [k for k, v in self.net.state_dict().items()
                if v.is_floating_point() and not bool(torch.isfinite(v).all())]
         if bad:
@@ -456,6 +543,17 @@ class Trainer:
             self.log(f"{self.skipped} of {self.iteration} updates were skipped: their loss or "
                      f"gradients were not finite")
         self.net.seen = self.iteration * self.batch
+        best = self.out / "best.pt"
+        if not self.dist.main:                 # rank 0 writes the files; wait for it
+            dist.barrier(self.dist)
+            return TrainResult(out_dir=self.out, last=self.out / "last.pt", best=None,
+                               cfg=self.out / "model.cfg", weights=self.out / "model.weights",
+                               iterations=self.iteration, epochs=self.epoch,
+                               metrics=self.metrics, best_fitness=self.best_fitness,
+                               stopped_early=self.stopped_early, skipped_updates=self.skipped)
+        revert_sync_batchnorm(self.net)   # exports know BatchNorm2d (same tensors)
+        if isinstance(self.ema, ModelEMA):
+            revert_sync_batchnorm(self.ema.ema)
         final = self.net
         if isinstance(self.ema, ModelEMA):     # the every-step EMA is the model that is exported
             final = copy.deepcopy(self.net)
@@ -469,7 +567,7 @@ class Trainer:
         if self.cfg.plots:
             self.runlog.plots()
         self.runlog.close()
-        best = self.out / "best.pt"
+        dist.barrier(self.dist)
         return TrainResult(out_dir=self.out, last=self.out / "last.pt",
                            best=best if best.exists() else None, cfg=self.out / "model.cfg",
                            weights=self.out / "model.weights", iterations=self.iteration,
