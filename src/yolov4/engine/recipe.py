@@ -63,6 +63,21 @@ def head_priors(net: nn.Module, obj_prior: float, cls_prior: Any = 0,
     return done
 
 
+
+def apply_head_priors(net: nn.Module, cfg: Any) -> Optional[str]:
+    """:func:`head_priors` with the run's ``obj_prior``/``cls_prior`` on its fresh heads;
+    returns the line that says what was set (None when nothing was)."""
+    obj_p, cls_p = cfg.obj_prior or 0.0, cfg.cls_prior or 0
+    if not (obj_p > 0 or cls_p):
+        return None
+    heads = head_priors(net, obj_p, cls_p, cfg.fresh_layers)
+    if not heads:
+        return None
+    pc = class_prior(cls_p, net.yolo_layers[0].classes)
+    what = [f"objectness p={obj_p:g}" if obj_p > 0 else "", f"classes p={pc:g}" if pc > 0 else ""]
+    return (f"bias priors of the new [yolo] convs (layers {', '.join(map(str, heads))}): "
+            + ", ".join(w for w in what if w) + " (Darknet: 0, i.e. p=0.5)")
+
 def freeze_mask(net: nn.Module, fresh: Optional[Iterable[int]]) -> List[torch.nn.Parameter]:
     """The parameters to hold still while ``freeze_loaded`` lasts: those of every layer that was
     loaded (not in ``fresh``). None or an empty ``fresh`` (all loaded or all new): nothing."""

@@ -22,13 +22,11 @@ writes checkpoints (without any wrapper prefix) and exports; the others wait for
 """
 from __future__ import annotations
 
-import copy
 import math
 import random
 import resource
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional
 
@@ -39,38 +37,19 @@ from ..darknet.cfg import write_cfg_text
 from ..errors import YoloError
 from . import distributed as dist
 from .adversarial import adversarial_images, adversarial_lr_at, should_attack
-from .checkpoint import atomic_save, load_model_state, make_checkpoint, restore_rng
 from .ema import ModelEMA, build_ema
 from .lr_policy import LRPolicy, apply_lr
 from .optim import build_optimizer, count_nonfinite_grads, zero_nonfinite_grads
-from .recipe import class_prior, freeze_mask, head_priors, momentum_at
+from .recipe import apply_head_priors, freeze_mask, momentum_at
 from .runlog import RunLog
-from .sync_bn import convert_sync_batchnorm, revert_sync_batchnorm
+from .sync_bn import convert_sync_batchnorm
 from .task import DetectionTask, Task
 from .train_config import TrainConfig
+from .train_state import TrainResult, export_final, restore_state, save_state
 
 
 class TrainingError(YoloError):
     """Training cannot go on (non-finite loss, out of memory); the message says what to do."""
-
-
-@dataclass
-class TrainResult:
-    """What a run produced. Paths are inside ``out_dir``; metrics are the last validation's."""
-
-    out_dir: Path
-    last: Path
-    best: Optional[Path]
-    cfg: Path
-    weights: Path
-    iterations: int
-    epochs: int
-    metrics: Dict[str, float] = field(default_factory=dict)
-    best_fitness: float = float("-inf")
-    stopped_early: bool = False
-    skipped_updates: int = 0
-    history: List[Dict[str, Any]] = field(default_factory=list)
-    losses: List[Dict[str, float]] = field(default_factory=list)
 
 
 def choose_threads(requested: int) -> int:
@@ -187,18 +166,15 @@ class Trainer:
         if self.resume_state is not None:
             self._restore(self.resume_state)
         else:
-            obj_p, cls_p = cfg.obj_prior or 0.0, cfg.cls_prior or 0
-            if obj_p > 0 or cls_p:
-                heads = head_priors(net, obj_p, cls_p, cfg.fresh_layers)
-                if heads:
-                    pc = class_prior(cls_p, net.yolo_layers[0].classes)
-                    what = [f"objectness p={obj_p:g}" if obj_p > 0 else "",
-                            f"classes p={pc:g}" if pc > 0 else ""]
-                    self.log(f"bias priors of the new [yolo] convs (layers "
-                             f"{', '.join(map(str, heads))}): "
-                             + ", ".join(w for w in what if w) + " (Darknet: 0, i.e. p=0.5)")
+            line = apply_head_priors(net, cfg)
+            if line:
+                self.log(line)
         self.ddp = dist.wrap(net, self.device, self.dist)
         self.model = torch.compile(self.ddp) if cfg.compile else self.ddp  # the training forward
+        self._banner()
+
+    def _banner(self) -> None:
+        cfg, net = self.cfg, self.net
         if cfg.freeze_loaded and self.frozen:
             self.log(f"the {len(self.frozen)} loaded parameter tensors hold still for the first "
                      f"{cfg.freeze_loaded} updates (freeze_loaded)")
@@ -213,28 +189,6 @@ class Trainer:
         note = self.task.settings_note(cfg, net.sections) if self.val_set is not None else None
         if note:
             self.log(note)
-
-    def _restore(self, ck: Dict[str, Any]) -> None:
-        load_model_state(self.net, ck["model"], self.out / "last.pt")
-        if ck.get("optimizer"):
-            self.optimizer.load_state_dict(ck["optimizer"])
-        if ck.get("scheduler"):
-            self.policy.load_state_dict(ck["scheduler"])
-        if self.ema is not None and ck.get("ema"):
-            self.ema.load_state_dict(ck["ema"])
-        if self.scaler is not None and ck.get("scaler"):
-            self.scaler.load_state_dict(ck["scaler"])
-        self.iteration, self.epoch = int(ck["iteration"]), int(ck["epoch"])
-        pos = ck.get("position") or {}
-        self.epoch_iter = int(pos.get("epoch_iter", 0))
-        self.best_fitness = float(ck.get("best_fitness", float("-inf")))
-        self.bad_evals = int(pos.get("bad_evals", 0))
-        self.skipped, self.bad_updates = int(pos.get("skipped", 0)), int(pos.get("bad_updates", 0))
-        self.runlog.restore(ck.get("history", []), pos.get("losses", []))
-        if pos.get("sat_rng"):
-            v, internal, g = pos["sat_rng"]
-            self.sat_rng.setstate((v, tuple(internal), g))
-        restore_rng(ck["rng"])
 
     # ------------------------------------------------------------------ the loop
     def train(self) -> TrainResult:
@@ -514,27 +468,12 @@ class Trainer:
         return out
 
     # ------------------------------------------------------------------ checkpoints and the end
+    def _restore(self, ck: Dict[str, Any]) -> None:
+        restore_state(self, ck)
+
     def save(self, name: str) -> Path:
         """Write a checkpoint atomically (rank 0); never over a good one with non-finite weights."""
-        target = self.out / name
-        if not self.dist.main:
-            return target
-        bad = [k for k, v in self.net.state_dict().items()
-               if v.is_floating_point() and not bool(torch.isfinite(v).all())]
-        if bad:
-            self.log(f"not writing {target}: the model holds non-finite values ({bad[0]}"
-                     + (f" and {len(bad) - 1} more" if len(bad) > 1 else "") + ")")
-            return target
-        pos = {"epoch_iter": self.epoch_iter, "bad_evals": self.bad_evals,
-               "skipped": self.skipped, "bad_updates": self.bad_updates,
-               "sat_rng": list(self.sat_rng.getstate()), "losses": self.runlog.iterations}
-        ck = make_checkpoint(model=self.net, iteration=self.iteration, config=self.cfg,
-                             cfg_text=self.cfg_text, optimizer=self.optimizer,
-                             scheduler=self.policy, ema=self.ema, epoch=self.epoch,
-                             best_fitness=self.best_fitness, history=self.runlog.epochs)
-        ck["position"] = pos
-        ck["scaler"] = self.scaler.state_dict() if self.scaler is not None else None
-        return atomic_save(ck, target)
+        return save_state(self, name)
 
     def after_train(self) -> TrainResult:
         if self.stop and not self.stopped_early and self.iteration < self.max_batches:
@@ -543,38 +482,22 @@ class Trainer:
             self.log(f"{self.skipped} of {self.iteration} updates were skipped: their loss or "
                      f"gradients were not finite")
         self.net.seen = self.iteration * self.batch
-        best = self.out / "best.pt"
-        if not self.dist.main:                 # rank 0 writes the files; wait for it
-            dist.barrier(self.dist)
-            return TrainResult(out_dir=self.out, last=self.out / "last.pt", best=None,
-                               cfg=self.out / "model.cfg", weights=self.out / "model.weights",
-                               iterations=self.iteration, epochs=self.epoch,
-                               metrics=self.metrics, best_fitness=self.best_fitness,
-                               stopped_early=self.stopped_early, skipped_updates=self.skipped)
-        revert_sync_batchnorm(self.net)   # exports know BatchNorm2d (same tensors)
-        if isinstance(self.ema, ModelEMA):
-            revert_sync_batchnorm(self.ema.ema)
-        final = self.net
-        if isinstance(self.ema, ModelEMA):     # the every-step EMA is the model that is exported
-            final = copy.deepcopy(self.net)
-            final.load_state_dict(self.ema.ema_state_dict())
-        final.save_cfg(self.out / "model.cfg")
-        final.save_weights(self.out / "model.weights")
-        if self.ema is not None and not isinstance(self.ema, ModelEMA) and self.ema.shadow:
-            ema_net = copy.deepcopy(self.net)
-            ema_net.load_state_dict(self.ema.ema_state_dict())
-            ema_net.save_weights(self.out / "model_ema.weights")
-        if self.cfg.plots:
-            self.runlog.plots()
-        self.runlog.close()
+        main = self.dist.main
+        if main:                               # rank 0 writes the files; the others wait
+            export_final(self.net, self.ema, self.out)
+            if self.cfg.plots:
+                self.runlog.plots()
+            self.runlog.close()
         dist.barrier(self.dist)
+        best = self.out / "best.pt"
         return TrainResult(out_dir=self.out, last=self.out / "last.pt",
-                           best=best if best.exists() else None, cfg=self.out / "model.cfg",
-                           weights=self.out / "model.weights", iterations=self.iteration,
-                           epochs=self.epoch, metrics=self.metrics, best_fitness=self.best_fitness,
-                           stopped_early=self.stopped_early, skipped_updates=self.skipped,
-                           history=self.runlog.epochs,
-                           losses=self.runlog.iterations)
+                           best=best if main and best.exists() else None,
+                           cfg=self.out / "model.cfg", weights=self.out / "model.weights",
+                           iterations=self.iteration, epochs=self.epoch, metrics=self.metrics,
+                           best_fitness=self.best_fitness, stopped_early=self.stopped_early,
+                           skipped_updates=self.skipped,
+                           history=self.runlog.epochs if main else [],
+                           losses=self.runlog.iterations if main else [])
 
     # ------------------------------------------------------------------ failures
     def _non_finite(self, what: str, paths: List[str], patience: int) -> None:
