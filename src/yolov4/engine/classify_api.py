@@ -18,13 +18,12 @@ import torch
 
 from ..darknet.cfg import parse_cfg_text, read_cfg
 from ..darknet.graph import Darknet
-from ..errors import DataError, YoloError
+from ..errors import YoloError
 from . import distributed as dist
-from .api import RESUME_OVERRIDES, join_processes, seed_everything
+from .api import (join_processes, load_start, resume_parts, run_config, seed_everything,
+                  split_datasets, zoo_or_cfg)
 from .checkpoint import load_checkpoint
 from .classify_task import ClassificationTask
-from .config import apply_to_sections, resolve_config
-from .starting import init_from_weights
 from .trainer import Trainer, TrainResult
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -32,17 +31,9 @@ NAMES_FILE = "names.txt"
 
 
 def _datasets(data: Any, log: Callable[[str], None]) -> tuple:
-    if isinstance(data, (tuple, list)) and len(data) == 2 and not isinstance(data[0], (str, Path)):
-        return data[0], data[1]
+    """The classification datasets of ``data`` (:func:`split_datasets`)."""
     from ..data.classes import load_classification
-    with dist.main_first(dist.current()):        # several processes: rank 0 reads first
-        train_set = load_classification(data, "train")
-        try:
-            val_set = load_classification(data, "val")
-        except DataError as err:
-            log(f"no validation split ({err}); training without validation")
-            val_set = None
-    return train_set, val_set
+    return split_datasets(data, load_classification, log)
 
 
 def classifier_sections(model: Union[str, PathLike], classes: int,
@@ -52,18 +43,10 @@ def classifier_sections(model: Union[str, PathLike], classes: int,
     A cfg whose last ``[convolutional]`` has another filter count is rewritten to ``classes``
     (Darknet stops with "num of filters ... doesn't match to classes"); the line says so.
     """
-    from ..models import build_sections, list_models
     from ..models.classifier import backbone_layers
-    if isinstance(model, str) and model in list_models():
-        sections = build_sections(model, classes=classes, **model_kwargs)
-    else:
-        path = Path(model)
-        if path.suffix != ".cfg" or not path.exists():
-            raise YoloError(f"model '{model}' is neither a zoo classifier (cspdarknet53, "
-                            f"cspdarknet53-tiny) nor an existing .cfg file")
-        if model_kwargs:
-            raise YoloError(f"{path}: model options {sorted(model_kwargs)} only apply to zoo models")
-        sections = read_cfg(path)
+    sections, path = zoo_or_cfg(model, classes, model_kwargs,
+                                zoo="classifiers cspdarknet53, cspdarknet53-tiny")
+    if path is not None:
         last = max(i for i, s in enumerate(sections) if s.type in ("convolutional", "conv"))
         if sections[last].get_int("filters", 1) != classes:
             log(f"{path}: the last [convolutional] (line {sections[last].line}) has "
@@ -117,22 +100,12 @@ def train(data: Any = None, model: Union[str, PathLike] = "cspdarknet53-tiny", *
         kwargs.setdefault("width", int(size))
         kwargs.setdefault("height", int(size))
     sections = classifier_sections(model, len(names), log, **kwargs)
-    cfg, notes = resolve_config(sections, hyp_file=hyp, overrides=overrides,
-                                dataset_len=len(train_set))
-    for line in notes:
-        log(line)
-    cfg = cfg.replace(data=str(data) if isinstance(data, (str, Path)) else None,
-                      model=str(model), weights=str(weights) if weights else None)
-    sections = apply_to_sections(sections, cfg)
+    cfg, sections = run_config(sections, hyp, overrides, train_set, data, model, weights, log)
     if cfg.label_smooth_eps is not None:          # Darknet reads it from [net] for classifiers
         sections[0].set("label_smooth_eps", cfg.label_smooth_eps)
     seed_everything(cfg.seed)
     net = Darknet.from_cfg(sections)
-    if weights is not None:
-        start = init_from_weights(net, weights, upto=partial)
-        for line in start.lines:
-            log(line)
-        cfg = cfg.replace(fresh_layers=start.fresh)
+    cfg = load_start(net, weights, partial, cfg, log)
     if dist.current().main:
         write_names(Path(out) / NAMES_FILE, names)
     task = ClassificationTask(top_k=getattr(val_set, "top", 5) if val_set is not None else 5)
@@ -150,18 +123,8 @@ def _finish(result: TrainResult, task: ClassificationTask, cfg: Any) -> TrainRes
 
 def _resume(path: PathLike, data: Any, overrides: Dict[str, Any], verbose: bool,
             log: Callable[[str], None]) -> TrainResult:
-    ck = load_checkpoint(path)
-    cfg = dict(ck["config"])
-    bad = sorted(k for k in overrides if k not in RESUME_OVERRIDES and overrides[k] is not None)
-    if bad:
-        raise YoloError(f"{path}: cannot change {', '.join(bad)} when resuming (they would "
-                        f"change the run); allowed: {', '.join(RESUME_OVERRIDES)}")
-    cfg.update({k: v for k, v in overrides.items() if v is not None})
-    data = data if data is not None else cfg.get("data")
-    if not data:
-        raise YoloError(f"{path}: the checkpoint was trained on in-memory datasets; pass data=")
-    train_set, val_set = _datasets(data, log)
-    net = Darknet.from_cfg(parse_cfg_text(ck["cfg_text"], source=f"{path}:cfg_text"))
+    ck, cfg, train_set, val_set, net = resume_parts(path, data, overrides,
+                                                    lambda d: _datasets(d, log))
     task = ClassificationTask(top_k=getattr(val_set, "top", 5) if val_set is not None else 5)
     trainer = Trainer(net, cfg, train_set, val_set, out_dir=str(Path(path).parent),
                       checkpoint=ck, verbose=verbose, log=log, task=task)
