@@ -1,7 +1,8 @@
 """Training configuration: the packaged hyp.yaml, the model's [net]/[yolo] values, user files and overrides.
 
 Precedence, lowest first: ``hyp.yaml`` (package data) < the model's ``.cfg`` < hyp.yaml's
-``recipe_default`` block (with ``recipe=default``, the default) < ``--hyp FILE`` < overrides (CLI
+``recipe_default`` block (``recipe_classifier`` for a classifier cfg; only with ``recipe=default``,
+the default) < ``--hyp FILE`` < overrides (CLI
 flags, ``key=value``, ``yolov4.train(**overrides)``). Keys are Darknet's names
 (see hyp.yaml). :func:`resolve_config` returns one frozen
 :class:`~yolov4.engine.train_config.TrainConfig` (also a read-only mapping of those keys); :func:`apply_to_sections` writes
@@ -32,6 +33,9 @@ DARKNET_DEFAULTS: Dict[str, Any] = darknet_defaults()
 LIST_KEYS = tuple(k for k in keys_of_type(list) if k in NET_KEYS)
 INT_KEYS = keys_of_type(int)
 RECIPE_BLOCK = "recipe_default"
+#: hyp.yaml's block of the default recipe for classifiers (cfgs ending with [softmax], no [yolo]).
+CLASSIFIER_RECIPE_BLOCK = "recipe_classifier"
+RECIPE_BLOCKS = (RECIPE_BLOCK, CLASSIFIER_RECIPE_BLOCK)
 #: [yolo] augmentation strengths the recipe only ever lowers (a cfg with less keeps its own).
 AUGMENT_CAPS = ("jitter", "resize")
 CHOICES = choices()
@@ -45,16 +49,24 @@ def _packaged() -> Dict[str, Any]:
 
 
 def default_hyp() -> Dict[str, Any]:
-    """The packaged ``hyp.yaml`` as a dict (all keys, mostly ``None``), without the
-    ``recipe_default`` block (:func:`recipe_defaults`)."""
+    """The packaged ``hyp.yaml`` as a dict (all keys, mostly ``None``), without the recipe
+    blocks (:func:`recipe_defaults`)."""
     hyp = _packaged()
-    hyp.pop(RECIPE_BLOCK, None)
+    for block in RECIPE_BLOCKS:
+        hyp.pop(block, None)
     return hyp
 
 
-def recipe_defaults() -> Dict[str, Any]:
-    """hyp.yaml's ``recipe_default`` block: what ``recipe=default`` sets over the cfg."""
-    return dict(_packaged().get(RECIPE_BLOCK) or {})
+def recipe_defaults(classifier: bool = False) -> Dict[str, Any]:
+    """What ``recipe=default`` sets over the cfg: hyp.yaml's ``recipe_default`` block, or its
+    ``recipe_classifier`` block for a classifier."""
+    return dict(_packaged().get(CLASSIFIER_RECIPE_BLOCK if classifier else RECIPE_BLOCK) or {})
+
+
+def is_classifier(sections: Sequence[Section]) -> bool:
+    """A classifier cfg: a ``[softmax]`` and no ``[yolo]`` (Darknet's classifiers)."""
+    types = {s.type for s in sections}
+    return "softmax" in types and "yolo" not in types
 
 
 def _check_keys(values: Mapping[str, Any], where: str, known: Sequence[str]) -> None:
@@ -160,9 +172,10 @@ def resolve_config(
     recipe = user.get("recipe", cfg.get("recipe"))
     recipe_note = "recipe=darknet: the cfg's training values and Darknet's behaviour"
     if recipe == "default":
-        applied = {k: v for k, v in recipe_defaults().items() if k not in user}
+        classifier = is_classifier(sections)
+        applied = {k: v for k, v in recipe_defaults(classifier).items() if k not in user}
         yolo = next((s for s in sections if s.type == "yolo"), None)
-        if yolo is None:            # a classifier: the [yolo] keys of the recipe do not apply
+        if yolo is None and not classifier:   # neither: the [yolo] keys do not apply
             applied = {k: v for k, v in applied.items()
                        if k not in YOLO_KEYS and k not in ("obj_prior", "cls_prior")}
         for key in AUGMENT_CAPS:    # the recipe lowers augmentation, never raises it
@@ -176,6 +189,9 @@ def resolve_config(
         recipe_note = ("recipe=default (recipe=darknet for Darknet's exactly): "
                        + (", ".join(changed) or "every recipe key set by you"))
     cfg.update(user)
+    crops = _crops_from_scale(cfg, net, user)
+    if crops:
+        recipe_note += f" ({crops})"
     cfg = TrainConfig.from_mapping(cfg).to_dict()   # Darknet's defaults, types and choices
     notes: List[str] = [recipe_note]
 
@@ -212,6 +228,24 @@ def resolve_config(
         cfg["burn_in"] = mb // 10
         notes.append(f"burn_in={cfg['burn_in']} (capped at max_batches/10)")
     return TrainConfig.from_mapping(cfg), notes
+
+
+def _crops_from_scale(cfg: Dict[str, Any], net: Section, user: Mapping[str, Any]) -> str:
+    """``crop_scale: [a, b]`` -> ``min_crop = round(a·width)``, ``max_crop = round(b·width)``
+    (each only when the user did not set it); returns a note, or "" when nothing was set."""
+    scale = cfg.get("crop_scale")
+    if not scale:
+        return ""
+    if not isinstance(scale, (list, tuple)) or len(scale) != 2 or not 0 < scale[0] <= scale[1]:
+        raise YoloError(f"crop_scale must be two numbers 0 < min <= max (multiples of the "
+                        f"network width), got {scale!r}")
+    width = int(cfg.get("width") or net.get_int("width", 256))
+    done = []
+    for key, factor in zip(("min_crop", "max_crop"), scale):
+        if key not in user:
+            cfg[key] = max(1, int(round(float(factor) * width)))
+            done.append(f"{key}={cfg[key]}")
+    return (", ".join(done) + f" = crop_scale {_show(list(scale))} x width {width}") if done else ""
 
 
 def apply_to_sections(sections: Sequence[Section], cfg: Mapping[str, Any]) -> List[Section]:

@@ -88,6 +88,7 @@ class TrainConfig(Mapping):
     max_crop: Optional[int] = _key("net")
     angle: Optional[float] = _key("net")
     aspect: Optional[float] = _key("net")
+    crop_scale: Optional[List[float]] = _key("engine")
     jitter: Optional[float] = _key("yolo")
     resize: Optional[float] = _key("yolo")
     random: Optional[float] = _key("yolo")

@@ -76,7 +76,7 @@ def parse_gene_table(text: str, source: str = "hyp.yaml") -> Dict[str, Gene]:
         if not d:
             continue
         where = f"{source}:{number}"
-        if key is None or key == "recipe_default" or line[:1].isspace() and _KEY.match(
+        if key is None or key.startswith("recipe_") or line[:1].isspace() and _KEY.match(
                 line.lstrip()):
             raise YoloError(f"{where}: an evolve declaration must follow a top-level key")
         try:
