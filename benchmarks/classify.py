@@ -80,7 +80,7 @@ def main() -> None:
     data = generate_classes(out / "data", images=args.images, classes=5, size=64)
     gen = (time.perf_counter() - t) / 60
     p = pretrain(data, out / "pretrain", args.width, args.epochs)
-    print(f"| run | iterations | minutes | top-1 | top-5 |\n|---|---|---|---|---|")
+    print("| run | iterations | minutes | top-1 | top-5 |\n|---|---|---|---|---|")
     print(f"| cspdarknet53-tiny w{args.width:g}, {args.images} crops (data {gen:.1f} min) | "
           f"{p['iterations']} | {p['minutes']:.1f} | {p['top1']:.4f} (best {p['best']:.4f}) | "
           f"{p['top5']:.4f} |", flush=True)
