@@ -54,15 +54,18 @@ def augmentation_off(text: str, source: Path) -> str:
     return text
 
 
-def one_image_set(out: Path, data: Path, size: int, copies: int = 16) -> Path:
-    """A dataset of one training image (resized to ``size``, PNG) ``copies`` times, in both our
-    layout (``data.yaml``) and Darknet's (``obj.data``); returns ``out``."""
+def one_image_set(out: Path, data: Path, size: int, copies: int = 16,
+                  resize: bool = True) -> Path:
+    """A dataset of one training image (resized to ``size`` unless not ``resize``, PNG)
+    ``copies`` times, in both our layout (``data.yaml``) and Darknet's (``obj.data``); returns
+    ``out``."""
     lists = (data / "darknet" / "train.txt").read_text().split()
     src = Path(lists[0])
     image = cv2.imread(str(src))
     if image is None:
         raise SystemExit(f"{src}: image does not decode")
-    image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+    if resize:
+        image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
     labels = src.with_suffix(".txt").read_text()
     for split in ("train", "val"):
         (out / "images" / split).mkdir(parents=True, exist_ok=True)
@@ -127,10 +130,13 @@ def main() -> None:
                     help="start weights (a partial file or whole weights)")
     ap.add_argument("--size", type=int, default=320)
     ap.add_argument("--out", default="runs/darknet_step")
+    ap.add_argument("--keep-size", action="store_true",
+                    help="write the image at its own size (lossless), so that each side resizes "
+                         "it to the network as it does in training: tests the resize")
     args = ap.parse_args()
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    one_image_set(out, Path(args.data).resolve(), args.size)
+    one_image_set(out, Path(args.data).resolve(), args.size, resize=not args.keep_size)
     cfg = step_cfg(Path(args.cfg).resolve(), out)
     start = whole_start(cfg, Path(args.weights).resolve(), out)
     log = out / "darknet.log"

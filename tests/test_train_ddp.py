@@ -29,26 +29,62 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 QUIET = dict(verbose=False, log=lambda s: None)
 WORKER = Path(__file__).parent / "_ddp_worker.py"
 SRC = Path(yolov4.__file__).resolve().parents[1]
+#: A bound on each multi-process run: generous (a loaded 2-core machine runs these jobs several
+#: times slower than an idle one), but a hang still ends the test.
+TIMEOUT = 300.0
 
 
-def torchrun(jobs: list, tmp: Path, nproc: int = 2, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run the worker's ``jobs`` on ``nproc`` ranks; the whole process group is killed after
-    ``timeout`` seconds."""
-    spec = tmp / f"jobs_{len(list(tmp.glob('jobs_*.json')))}.json"
-    spec.write_text(json.dumps(jobs, default=str))
+def _kill_tree(proc: subprocess.Popen, marker: str) -> None:
+    """Kill torchrun's process group and every process whose command line holds ``marker``:
+    torchrun starts its workers in sessions of their own, out of reach of ``killpg``."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in cmdline:
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def run_bounded(cmd: list, tmp: Path, marker: str, timeout: float) -> subprocess.CompletedProcess:
+    """Run ``cmd`` (torchrun and its ranks) with its output in files, not pipes (a rank left
+    behind cannot hold the test), killing all of it after ``timeout`` seconds."""
     env = dict(os.environ, OMP_NUM_THREADS="1",
                PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]))
+    out_path, err_path = tmp / f"{Path(marker).stem}.out", tmp / f"{Path(marker).stem}.err"
+    with out_path.open("w") as out, err_path.open("w") as err:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, text=True,
+                                start_new_session=True)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_tree(proc, marker)
+            proc.wait()
+            pytest.fail(f"{' '.join(cmd[:6])} ... did not finish in {timeout} s (hang?):\n"
+                        f"{err_path.read_text()[-3000:]}")
+        finally:
+            _kill_tree(proc, marker)      # no rank outlives its test
+    return subprocess.CompletedProcess(cmd, proc.returncode, out_path.read_text(),
+                                       err_path.read_text())
+
+
+def torchrun(jobs: list, tmp: Path, nproc: int = 2, timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
+    """Run the worker's ``jobs`` on ``nproc`` ranks; the whole job is killed after ``timeout``
+    seconds."""
+    spec = tmp / f"jobs_{len(list(tmp.glob('jobs_*.json')))}.json"
+    spec.write_text(json.dumps(jobs, default=str))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
            str(nproc), "--monitor-interval", "0.2", str(WORKER), str(spec)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)        # torchrun and its workers: no orphans
-        out, err = proc.communicate()
-        pytest.fail(f"torchrun did not finish in {timeout} s (hang?):\n{err[-3000:]}")
-    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+    return run_bounded(cmd, tmp, str(spec), timeout)
 
 
 def run_kwargs(cfg: Path, out: Path, **kw) -> dict:
@@ -197,7 +233,7 @@ def test_a_failing_rank_ends_the_job_with_its_error(tmp_path):
     jobs = [{"fail": {"rank": 1, "call": 3}},
             {"train": {"data": [16, 0], "model": str(cfg), "out": str(tmp_path / "run"),
                        "max_batches": 6, "eval_interval": 0, "threads": 1, "plots": 0}}]
-    proc = torchrun(jobs, tmp_path, timeout=90)   # a hang would raise TimeoutExpired
+    proc = torchrun(jobs, tmp_path)   # a hang fails the test after TIMEOUT
     assert proc.returncode != 0
     text = proc.stdout + proc.stderr
     assert "injected failure on rank 1 at loss call 3" in text
@@ -261,12 +297,10 @@ def test_cli_devices_launches_the_ranks_and_validates_on_rank_0(tmp_path):
     data = write_yolo_dataset(tmp_path / "squares", 16, 4)
     cfg = tiny_cfg(tmp_path / "tiny.cfg", batch=8, subdivisions=2)
     out = tmp_path / "run"
-    env = dict(os.environ, OMP_NUM_THREADS="1",
-               PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]))
     cmd = [sys.executable, "-m", "yolov4", "train", "--devices", "cpu:2", "--data", str(data),
            "--model", str(cfg), "--max-batches", "2", "--out", str(out), "--quiet",
            "threads=1", "plots=0", "tensorboard=0", "max_val_images=4"]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    proc = run_bounded(cmd, tmp_path, str(out), TIMEOUT)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("done: 2 iterations") == 1              # rank 0 speaks alone
     assert "x 2 processes (2 images per mini-batch each)" in proc.stdout
