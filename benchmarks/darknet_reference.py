@@ -238,6 +238,11 @@ def main() -> None:
     ap.add_argument("--no-augment", action="store_true",
                     help="every augmentation off in both (jitter, HSV, flip): separates the "
                          "training step from the two augmentation implementations")
+    ap.add_argument("--same-start", action="store_true",
+                    help="start both sides from one whole weights file (the partial file plus "
+                         "our seed-0 initialisation of the new layers) instead of each side "
+                         "initialising them itself: the first iterations' loss depends on that "
+                         "draw by +-10 %%, and Darknet's runs all share one draw")
     ap.add_argument("--only", default="",
                     help="run just this one (darknetK or oursS), record it and exit: start "
                          "several in parallel, then print the table with --reuse")
@@ -253,6 +258,9 @@ def main() -> None:
         subprocess.run([str(darknet), "partial", str(cfg), str(SHARED / "weights" /
                         "yolov4-tiny.weights"), str(start), "29"], cwd=out, check=True,
                        capture_output=True)
+    if args.same_start:
+        from darknet_step import whole_start
+        start = whole_start(cfg, start, out)
     env_threads = os.environ.get("OMP_NUM_THREADS")
     if args.only:
         kind, k = re.fullmatch(r"(darknet|ours)(\d+)", args.only).groups()
