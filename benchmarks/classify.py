@@ -11,7 +11,7 @@ detector, and an ablation of the backbone's bag of freebies. Not in CI.
    default classifier recipe, ``--seeds`` seeds each, shorter runs; mean ± std of the best
    top-1 and the paired mean difference to the default row.
 
-    python benchmarks/classify.py [--out runs/bench_classify] [--images 3000] [--epochs 30]
+    python benchmarks/classify.py [--out runs/bench_classify] [--images 3000] [--epochs 60]
         [--width 0.5] [--det-epochs 2] [--ablate-epochs 10] [--seeds 2]
         [--skip-transfer] [--skip-ablation]
 """
@@ -66,7 +66,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="runs/bench_classify")
     ap.add_argument("--images", type=int, default=3000)
-    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--width", type=float, default=0.5)
     ap.add_argument("--det-images", type=int, default=1200)
     ap.add_argument("--det-epochs", type=int, default=2)

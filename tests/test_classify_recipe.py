@@ -59,8 +59,9 @@ def test_default_recipe_for_classifiers_by_hand():
                     learning_rate_min=0.00001, bn_momentum=0.1, mosaic=0, cutmix=0,
                     min_crop=56, max_crop=80,           # round(.875·64), round(1.25·64)
                     max_batches=1500, burn_in=150,      # 10 x 4800 // 32; capped at 10 %
+                    angle=0.0, aspect=1.0,              # no rotation, no aspect jitter
                     # omega's values the recipe leaves alone
-                    label_smooth_eps=0.1, decay=0.0005, angle=7.0, aspect=0.75, hue=0.1)
+                    label_smooth_eps=0.1, decay=0.0005, hue=0.1)
     assert _pick(cfg, expected) == expected
     assert "min_crop=56, max_crop=80 = crop_scale 0.875,1.25 x width 64" in notes[0]
     # what the loader reads from the written [net]
