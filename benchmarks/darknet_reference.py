@@ -262,23 +262,25 @@ def main() -> None:
         from darknet_step import whole_start
         start = whole_start(cfg, start, out)
     env_threads = os.environ.get("OMP_NUM_THREADS")
-    if args.only:
-        kind, k = re.fullmatch(r"(darknet|ours)(\d+)", args.only).groups()
+
+    def job(name: str) -> Callable[[], Dict]:
+        """The run recorded as ``name.json``: ``darknetK`` (K >= 1) or ``oursS`` (seed S)."""
+        hit = re.fullmatch(r"(darknet|ours)(\d+)", name)
+        if hit is None:
+            raise SystemExit(f"--only {name}: expected darknetK or oursS, e.g. darknet1, ours0")
+        kind, k = hit.group(1), int(hit.group(2))
         if kind == "darknet":
-            recorded(out / f"darknet{k}.json", False,
-                     lambda: darknet_run(darknet, out, data_dir, cfg, start, int(k)))
-        else:
-            recorded(out / f"ours{k}.json", False,
-                     lambda: ours_run(out, data_dir, cfg, start, args.iterations, args.size,
-                                      args.batch, int(k)))
+            return lambda: darknet_run(darknet, out, data_dir, cfg, start, k)
+        return lambda: ours_run(out, data_dir, cfg, start, args.iterations, args.size,
+                                args.batch, k)
+
+    if args.only:
+        recorded(out / f"{args.only}.json", False, job(args.only))
         return
-    runs = [recorded(out / f"darknet{k}.json", args.reuse,
-                     lambda k=k: darknet_run(darknet, out, data_dir, cfg, start, k))
+    runs = [recorded(out / f"darknet{k}.json", args.reuse, job(f"darknet{k}"))
             for k in range(1, args.runs + 1)]
     darknet_runs = list(runs)
-    runs += [recorded(out / f"ours{seed}.json", args.reuse,
-                      lambda seed=seed: ours_run(out, data_dir, cfg, start, args.iterations,
-                                                 args.size, args.batch, seed))
+    runs += [recorded(out / f"ours{seed}.json", args.reuse, job(f"ours{seed}"))
              for seed in range(args.ours)]
     points = sorted({1, 5, 10, 20, 30, 50, 93, 100, 150, 200, 250, args.iterations} &
                     set(range(1, args.iterations + 1)))
