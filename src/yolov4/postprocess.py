@@ -17,7 +17,7 @@ Darknet's rules (``src/yolo_layer.c: get_yolo_detections``, ``src/detector.c``):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -143,21 +143,26 @@ def select(boxes: Tensor, scores: Tensor, class_ids: Tensor, settings: NmsSettin
 
 
 def postprocess(outputs: Sequence[Tensor], transforms: Sequence[ImageTransform],
-                settings: NmsSettings, clip: bool = True
+                settings: Union[NmsSettings, Sequence[NmsSettings]], clip: bool = True
                 ) -> List[Tuple[Tensor, Tensor, Tensor]]:
     """Decoded outputs of a batch -> per image ``(boxes, scores, class_ids)``.
 
     Args:
         outputs: eval-mode ``Darknet`` outputs, ``Tensor[B, A, H, W, 5+C]`` per ``[yolo]``.
         transforms: one :class:`ImageTransform` per image (all share the input size).
+        settings: one for the batch, or one per image (a server batching requests that each
+            ask for their own thresholds).
         clip: clip boxes to the image.
     Returns:
         per image ``boxes: Tensor[K, 4]`` xyxy original-image pixels, ``scores: Tensor[K]``,
         ``class_ids: Tensor[K]`` int64, by decreasing score.
     """
     pred = flatten_outputs(outputs)
+    per_image = [settings] * len(transforms) if isinstance(settings, NmsSettings) else settings
+    if len(per_image) != len(transforms):
+        raise ValueError(f"postprocess: {len(per_image)} settings for {len(transforms)} images")
     results = []
-    for b, t in enumerate(transforms):
+    for b, (t, settings) in enumerate(zip(transforms, per_image)):
         boxes, scores, ids = candidates(pred[b], t.input_size, settings.conf,
                                         settings.multi_label, settings.max_candidates)
         boxes, scores, ids = select(t.to_image(boxes), scores, ids, settings, t.image_size)

@@ -4,6 +4,8 @@
 (plus ``.weights``), or a ``Darknet`` module. ``predict(source)`` accepts:
 
 - a path to an image, a directory (its images, sorted), a glob pattern, or a video file;
+- a live source: a webcam index (``0``) or a stream URL (``rtsp://``, ``http(s)://``, ...),
+  read by :meth:`Detector.stream_live` (newest frame first, reconnecting; use ``stream``);
 - a list of paths;
 - a numpy image ``np.ndarray[H, W, 3]`` uint8, **BGR by default like ``cv2.imread``**
   (pass ``rgb=True`` for RGB arrays), a list of them, or a batch ``np.ndarray[B, H, W, 3]``.
@@ -35,6 +37,7 @@ from .postprocess import NmsSettings, nms_settings_from_sections, postprocess
 from .preprocess import RESIZE_KINDS, ImageTransform, as_rgb_image, load_image, preprocess
 from .runtime.runner import ENGINES, Runner, check_engine_options, make_runner  # noqa: F401
 from .sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES, is_video, open_video, resolve_images  # noqa: F401
+from .streams import LatestFrameReader, is_live_source
 
 PathLike = Union[str, "os.PathLike[str]"]
 Size = Union[int, Tuple[int, int], Sequence[int]]
@@ -297,12 +300,16 @@ class Detector:
     @torch.inference_mode()
     def detect_images(self, images: Sequence[np.ndarray], paths: Sequence[Optional[str]],
                       keep_images: bool = False,
-                      frames: Optional[Sequence[Optional[int]]] = None) -> List[Detections]:
-        """Run one batch of RGB uint8 images (any sizes) -> one :class:`Detections` each."""
+                      frames: Optional[Sequence[Optional[int]]] = None,
+                      settings: Optional[Sequence[NmsSettings]] = None) -> List[Detections]:
+        """Run one batch of RGB uint8 images (any sizes) -> one :class:`Detections` each.
+
+        ``settings``: per-image thresholds (default: the detector's :attr:`settings`)."""
         if not images:
             return []
         batch, transforms = self.preprocess(images)
-        results = self.postprocess(self.forward(batch), transforms)
+        results = postprocess(self.forward(batch), transforms,
+                              self.settings if settings is None else settings)
         dets = []
         for i, (boxes, scores, ids) in enumerate(results):
             dets.append(Detections(boxes.cpu(), scores.cpu(), ids.cpu(), self.names, paths[i],
@@ -319,14 +326,20 @@ class Detector:
             rgb: numpy inputs are RGB (default: BGR, as ``cv2.imread`` returns).
             on_error: ``"raise"`` or ``"warn"`` (skip unreadable files of a list/directory).
         """
+        if is_live_source(source):
+            raise YoloError(f"{source}: a live source never ends; iterate Detector.stream() "
+                            f"over it instead of predict()")
         return list(self.stream(source, rgb=rgb, batch_size=batch_size, on_error=on_error))
 
     def __call__(self, source: Any, **kwargs: Any) -> List[Detections]:
         return self.predict(source, **kwargs)
 
     def stream(self, source: Any, *, rgb: bool = False, batch_size: int = 8,
-               on_error: str = "raise") -> Iterator[Detections]:
-        """Lazily yield :class:`Detections`; videos are read frame by frame (frame attached)."""
+               on_error: str = "raise", live: bool = False) -> Iterator[Detections]:
+        """Lazily yield :class:`Detections`; videos are read frame by frame (frame attached).
+
+        A webcam index or stream URL (or any video with ``live=True``) is read as a live stream
+        by :meth:`stream_live`: always the newest frame, never a growing lag."""
         if on_error not in ("raise", "warn"):
             raise ValueError("on_error must be 'raise' or 'warn'")
         if isinstance(source, np.ndarray):
@@ -343,6 +356,9 @@ class Detector:
                 yield from self.detect_images(ims[s:s + batch_size], [None] * len(ims[s:s + batch_size]),
                                               keep_images=True)
             return
+        if live or is_live_source(source):
+            yield from self.stream_live(source)
+            return
         if isinstance(source, (str, os.PathLike)) and is_video(source):
             yield from self.stream_video(source, batch_size=batch_size)
             return
@@ -358,6 +374,19 @@ class Detector:
                         raise
                     warnings.warn(f"skipped: {err}", stacklevel=2)
             yield from self.detect_images(ims, ps)
+
+    def stream_live(self, source: Any, **reader_options: Any) -> Iterator[Detections]:
+        """Detections of a live source (webcam index, stream URL, or a video file paced at its
+        frame rate), one per frame processed: a :class:`yolov4.streams.LatestFrameReader`
+        hands over the newest frame each time, frames that arrived meanwhile are dropped
+        (``Detections.frame`` is the source's frame number, so gaps show them). Ends with the
+        video, or when the caller stops iterating; ``reader_options`` go to the reader
+        (``loop``, ``reconnect``, ``backoff``, ``max_retries``, ``timeout``)."""
+        with LatestFrameReader(source, **reader_options) as reader:
+            for f in reader:
+                rgb = cv2.cvtColor(f.image, cv2.COLOR_BGR2RGB)
+                yield from self.detect_images([rgb], [reader.name], keep_images=True,
+                                              frames=[f.index])
 
     def stream_video(self, path: PathLike, batch_size: int = 1) -> Iterator[Detections]:
         """Yield one :class:`Detections` per frame of a video (RGB frame attached)."""

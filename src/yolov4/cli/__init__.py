@@ -15,7 +15,7 @@ from ..errors import YoloError
 
 # Sub-command modules, in the order `yolov4 --help` lists them.
 COMMANDS = ("info", "detect", "val", "train", "classify", "demo", "export", "partial", "data",
-            "anchors", "evolve", "ablate")
+            "anchors", "evolve", "ablate", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:

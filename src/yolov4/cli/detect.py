@@ -20,7 +20,30 @@ def register(subparsers: Any) -> None:
         "detect", help="detect objects in images, directories, globs or videos",
         description="Detect objects with a Darknet cfg (+ weights) or a model-zoo name. "
                     "Writes annotated images/videos to --out, optionally COCO json and YOLO txt.")
-    p.add_argument("source", help="image, directory, glob pattern (quote it) or video file")
+    p.add_argument("source", help="image, directory, glob pattern (quote it), video file, "
+                                  "webcam index (0) or stream URL (rtsp://, http(s)://, ...)")
+    add_detector_args(p)
+    p.add_argument("--out", default="runs/detect", help="output directory (default runs/detect)")
+    p.add_argument("--no-save", action="store_true", help="do not write annotated images/video")
+    p.add_argument("--save-json", metavar="FILE",
+                   help="write COCO results [{file_name, category_id (0-based), bbox, score}]")
+    p.add_argument("--save-txt", action="store_true",
+                   help="write YOLO label lines 'class cx cy w h' (fractions) per image into "
+                        "OUT/labels")
+    p.add_argument("--save-conf", action="store_true", help="append the score to --save-txt lines")
+    p.add_argument("--batch-size", type=int, default=1, help="images per forward pass")
+    p.add_argument("--live", action="store_true",
+                   help="read a video file as a live stream (paced at its frame rate, always "
+                        "the newest frame); webcams and URLs are always live")
+    p.add_argument("--max-frames", type=int, metavar="N",
+                   help="stop a video or live stream after N processed frames (Ctrl-C also "
+                        "stops it, keeping what was written)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or per-image lines")
+    p.set_defaults(func=run)
+
+
+def add_detector_args(p: argparse.ArgumentParser) -> None:
+    """The options that build a :class:`yolov4.predict.Detector` (``detect`` and ``serve``)."""
     p.add_argument("--model", required=True, help="model-zoo name or Darknet .cfg path")
     p.add_argument("--weights", help="Darknet .weights (or .pt state dict)")
     p.add_argument("--names", help=".names file (one class per line); default COCO for 80 classes")
@@ -34,14 +57,6 @@ def register(subparsers: Any) -> None:
                    help="keep aspect ratio with grey borders (default: the cfg's letter_box)")
     p.add_argument("--agnostic", action="store_true", help="class-agnostic NMS")
     p.add_argument("--max-det", type=int, default=300, help="detections kept per image")
-    p.add_argument("--out", default="runs/detect", help="output directory (default runs/detect)")
-    p.add_argument("--no-save", action="store_true", help="do not write annotated images/video")
-    p.add_argument("--save-json", metavar="FILE",
-                   help="write COCO results [{file_name, category_id (0-based), bbox, score}]")
-    p.add_argument("--save-txt", action="store_true",
-                   help="write YOLO label lines 'class cx cy w h' (fractions) per image into "
-                        "OUT/labels")
-    p.add_argument("--save-conf", action="store_true", help="append the score to --save-txt lines")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--optimize", action="store_true",
                    help="CPU speed-ups: channels-last, fast Mish, pre-packed oneDNN convolutions "
@@ -56,9 +71,21 @@ def register(subparsers: Any) -> None:
     p.add_argument("--bf16", action="store_true",
                    help="bfloat16 network with --optimize or --engine openvino (reduced "
                         "precision, faster on AVX512-BF16/AMX CPUs)")
-    p.add_argument("--batch-size", type=int, default=1, help="images per forward pass")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or per-image lines")
-    p.set_defaults(func=run)
+
+
+def make_detector(args: argparse.Namespace):
+    """A :class:`yolov4.predict.Detector` from :func:`add_detector_args`' options."""
+    from ..predict import Detector
+
+    size = None
+    if args.size:
+        if len(args.size) > 2:
+            raise YoloError("--size takes N or W H")
+        size = args.size[0] if len(args.size) == 1 else tuple(args.size)
+    return Detector(args.model, args.weights, names=args.names, size=size, conf=args.conf,
+                    iou=args.iou, nms=args.nms, letterbox=args.letterbox, device=args.device,
+                    agnostic=args.agnostic, max_det=args.max_det, optimize=args.optimize,
+                    bf16=args.bf16, engine=args.engine, calibration=args.calibration)
 
 
 def _progress(iterable: Any, total: Any, enabled: bool, unit: str) -> Any:
@@ -80,25 +107,19 @@ def _warn(message: str, bar: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..predict import Detector, is_video
+    from ..predict import is_video
+    from ..streams import is_live_source
 
-    size = None
-    if args.size:
-        if len(args.size) > 2:
-            raise YoloError("--size takes N or W H")
-        size = args.size[0] if len(args.size) == 1 else tuple(args.size)
-    det = Detector(args.model, args.weights, names=args.names, size=size, conf=args.conf,
-                   iou=args.iou, nms=args.nms, letterbox=args.letterbox, device=args.device,
-                   agnostic=args.agnostic, max_det=args.max_det, optimize=args.optimize,
-                   bf16=args.bf16, engine=args.engine,
-                   calibration=args.calibration)
+    det = make_detector(args)
     out = Path(args.out)
     if not args.no_save or args.save_txt:
         out.mkdir(parents=True, exist_ok=True)
     if args.save_txt:
         (out / "labels").mkdir(parents=True, exist_ok=True)
     records: List[dict] = []
-    if is_video(args.source):
+    if args.live or is_live_source(args.source):
+        _detect_live(det, args, out, records)
+    elif is_video(args.source):
         _detect_video(det, args, out, records)
     else:
         _detect_images(det, args, out, records)
@@ -123,18 +144,55 @@ def _detect_video(det, args: argparse.Namespace, out: Path, records: List[dict])
 
     from ..predict import open_video
 
-    source, save_images = args.source, not args.no_save
-    cap = open_video(source)
+    cap = open_video(args.source)
     frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
     fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
     cap.release()
+    if args.max_frames:
+        frames = min(frames or args.max_frames, args.max_frames)
+    _write_frames(det.stream(args.source, batch_size=args.batch_size), args, out, records,
+                  Path(args.source).stem, fps, frames)
+
+
+def _detect_live(det, args: argparse.Namespace, out: Path, records: List[dict]) -> None:
+    """A webcam, stream URL or (``--live``) video read as a live stream: the newest frame each
+    time; outputs as for a video, at the source's frame rate."""
+    import re
+
+    from ..streams import LatestFrameReader
+
+    reader = LatestFrameReader(args.source)
+    stem = re.sub(r"[^\w.-]+", "_", reader.name.split("://")[-1]).strip("_") or "stream"
+
+    def frames():
+        import cv2
+
+        with reader:
+            for f in reader:
+                rgb = cv2.cvtColor(f.image, cv2.COLOR_BGR2RGB)
+                yield from det.detect_images([rgb], [reader.name], keep_images=True,
+                                             frames=[f.index])
+
+    _write_frames(frames(), args, out, records, stem, reader.fps, args.max_frames)
+    if not args.quiet:
+        print(f"{reader.name}: {reader.produced} frames read, {reader.delivered} processed, "
+              f"{reader.dropped} dropped (newest frame first)"
+              + (f", {reader.reconnects} reconnects" if reader.reconnects else ""),
+              file=sys.stderr)
+
+
+def _write_frames(stream, args: argparse.Namespace, out: Path, records: List[dict], stem: str,
+                  fps: float, frames) -> None:
+    """Detections of a frame stream -> an annotated ``OUT/stem.mp4``, labels, JSON records;
+    stops after ``--max-frames`` or on Ctrl-C, closing the video properly."""
+    import cv2
+
+    source, save_images = args.source, not args.no_save
     writer = None
-    video_out = out / (Path(source).stem + ".mp4")
-    stem = Path(source).stem
-    total_dets = 0
+    video_out = out / (stem + ".mp4")
+    total_dets = done = 0
     try:
-        for d in _progress(det.stream(source, batch_size=args.batch_size), frames,
-                           not args.quiet, "frame"):
+        for d in _progress(stream, frames, not args.quiet, "frame"):
             if save_images:
                 if writer is None:
                     h, w = d.image_size
@@ -149,7 +207,15 @@ def _detect_video(det, args: argparse.Namespace, out: Path, records: List[dict])
                 records.append(r)
             _save_labels(args, out, name, d)
             total_dets += len(d)
+            done += 1
+            if args.max_frames and done >= args.max_frames:
+                break
+    except KeyboardInterrupt:
+        print(f"interrupted after {done} frames", file=sys.stderr)
     finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
         if writer is not None:
             writer.release()
     if not args.quiet:
