@@ -176,7 +176,7 @@ class LatestFrameReader:
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            while True:
+            while not self._stop.is_set():
                 f = self._frame
                 if f is not None and f.index > self._last_read:
                     self._last_read = f.index
@@ -184,12 +184,13 @@ class LatestFrameReader:
                     return f
                 if self._error is not None:
                     raise DataError(self._error)
-                if self._ended or self._stop.is_set():
+                if self._ended:
                     return None
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return None
                 self._cond.wait(left)
+            return None
 
     def __iter__(self) -> Iterator[Frame]:
         while True:

@@ -162,7 +162,8 @@ def _detect_live(det, args: argparse.Namespace, out: Path, records: List[dict]) 
     from ..streams import LatestFrameReader
 
     reader = LatestFrameReader(args.source)
-    stem = re.sub(r"[^\w.-]+", "_", reader.name.split("://")[-1]).strip("_") or "stream"
+    stem = (Path(reader.name).stem if not reader.live else
+            re.sub(r"[^\w.-]+", "_", reader.name.split("://")[-1]).strip("_") or "stream")
 
     def frames():
         import cv2
