@@ -196,20 +196,25 @@ def table(runs: List[Dict], darknet_runs: List[Dict], points: List[int]) -> None
               f"iterations ({100 * inside / total:.0f} %)")
 
 
-def windows(runs: List[Dict], darknet_runs: List[Dict], iterations: int) -> None:
-    """Mean loss per window of iterations: each Darknet run, ours, ours' gap to the Darknet
-    runs' mean and the Darknet runs' own spread (max - min over their mean), in %."""
+def windows(runs: List[Dict], darknet_runs: List[Dict], iterations: int,
+            stat: str = "mean") -> None:
+    """Mean (or median: robust to Darknet's one-iteration spikes) loss per window of
+    iterations: each Darknet run, ours, ours' gap to the Darknet runs' centre and the Darknet
+    runs' own spread (max - min over their centre), in %."""
+    import statistics
+
+    centre_of = statistics.median if stat == "median" else statistics.fmean
     edges = [e for e in (1, 11, 31, 61, 101, 151, 201, 251) if e <= iterations] + [iterations + 1]
     names = [r["name"] for r in runs]
-    print("\n| iterations | " + " | ".join(f"{n} mean loss" for n in names)
-          + " | ours vs Darknet mean | Darknet spread |")
+    print("\n| iterations | " + " | ".join(f"{n} {stat} loss" for n in names)
+          + f" | ours vs Darknet {stat} | Darknet spread |")
     print("|---|" + "---|" * len(names) + "---|---|")
     for a, b in zip(edges[:-1], edges[1:]):
         means = []
         for r in runs:  # a window with a missing or non-finite loss has no mean
             vals = [r["loss"][i] for i in range(a, b) if i in r["loss"]]
             ok = len(vals) == b - a and all(math.isfinite(v) for v in vals)
-            means.append(sum(vals) / len(vals) if ok else None)
+            means.append(centre_of(vals) if ok else None)
         dk = [m for r, m in zip(runs, means) if r in darknet_runs and m is not None]
         ours = [m for r, m in zip(runs, means) if r not in darknet_runs and m is not None]
         gap = spread = ""
@@ -289,6 +294,7 @@ def main() -> None:
           f"{darknet} (OMP_NUM_THREADS={env_threads or 'default'})\n")
     table(runs, darknet_runs, points)
     windows(runs, darknet_runs, args.iterations)
+    windows(runs, darknet_runs, args.iterations, "median")
 
 
 if __name__ == "__main__":

@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .detections import Detections
 from .errors import DataError, WeightsError, YoloError
 from .names import default_names, read_names
 from .postprocess import NmsSettings, nms_settings_from_sections, postprocess
@@ -41,83 +41,6 @@ from .streams import LatestFrameReader, is_live_source
 
 PathLike = Union[str, "os.PathLike[str]"]
 Size = Union[int, Tuple[int, int], Sequence[int]]
-
-
-@dataclass
-class Detections:
-    """Detections of one image.
-
-    Attributes:
-        boxes: ``Tensor[N, 4]`` xyxy pixels of the original image.
-        scores: ``Tensor[N]``. class_ids: ``Tensor[N]`` int64, 0-based into ``names``.
-        names: class names of the model. path: source file (None for arrays).
-        image_size: ``(h, w)`` of the original image. frame: video frame index, else None.
-        image: the RGB image when it came from memory or a video (for :meth:`draw`).
-    """
-
-    boxes: Tensor
-    scores: Tensor
-    class_ids: Tensor
-    names: List[str]
-    path: Optional[str]
-    image_size: Tuple[int, int]
-    frame: Optional[int] = None
-    image: Optional[np.ndarray] = field(default=None, repr=False)
-
-    def __len__(self) -> int:
-        return int(self.scores.numel())
-
-    @property
-    def labels(self) -> List[str]:
-        """Class name of each detection."""
-        return [self.names[i] if 0 <= i < len(self.names) else str(i)
-                for i in self.class_ids.tolist()]
-
-    def to_coco_json(self, image_id: Optional[Any] = None,
-                     category_ids: Optional[Sequence[int]] = None) -> List[Dict[str, Any]]:
-        """COCO result records ``{"file_name", "category_id", "bbox": [x, y, w, h], "score"}``.
-
-        ``category_id`` is the 0-based class id unless ``category_ids`` maps it (e.g. to COCO's
-        91-id scheme); ``image_id`` is added when given.
-        """
-        out = []
-        name = os.path.basename(self.path) if self.path else None
-        for (x1, y1, x2, y2), s, c in zip(self.boxes.tolist(), self.scores.tolist(),
-                                          self.class_ids.tolist()):
-            rec: Dict[str, Any] = {"file_name": name}
-            if image_id is not None:
-                rec["image_id"] = image_id
-            rec["category_id"] = int(category_ids[c]) if category_ids is not None else int(c)
-            rec["bbox"] = [round(x1, 3), round(y1, 3), round(x2 - x1, 3), round(y2 - y1, 3)]
-            rec["score"] = round(float(s), 6)
-            out.append(rec)
-        return out
-
-    def to_yolo_lines(self, with_score: bool = False) -> List[str]:
-        """Darknet/YOLO label lines ``class cx cy w h`` (fractions of the image)."""
-        h, w = self.image_size
-        lines = []
-        for (x1, y1, x2, y2), s, c in zip(self.boxes.tolist(), self.scores.tolist(),
-                                          self.class_ids.tolist()):
-            vals = [(x1 + x2) / 2 / w, (y1 + y2) / 2 / h, (x2 - x1) / w, (y2 - y1) / h]
-            line = f"{c} " + " ".join(f"{v:.6f}" for v in vals)
-            lines.append(line + (f" {s:.6f}" if with_score else ""))
-        return lines
-
-    def draw(self, image: Optional[np.ndarray] = None) -> np.ndarray:
-        """Annotated copy of the image (``np.ndarray[H, W, 3]`` uint8 RGB).
-
-        Uses ``image`` (RGB) if given, else the attached image, else reloads ``path``."""
-        from .draw import draw_detections
-
-        if image is None:
-            image = self.image if self.image is not None else None
-        if image is None:
-            if self.path is None:
-                raise DataError("Detections.draw: no image attached; pass image=")
-            image = load_image(self.path)
-        return draw_detections(image, self.boxes.cpu().numpy(), self.scores.cpu().numpy(),
-                               self.class_ids.cpu().numpy(), self.names)
 
 
 def _input_size(size: Optional[Size], net: nn.Module) -> Tuple[int, int]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Sequence
 
-from ..predict import Detections
+from ..detections import Detections
 
 
 def detections_json(d: Detections, decimals: int = 2) -> List[Dict[str, Any]]:
