@@ -207,6 +207,8 @@ def create_app(detector: Detector, settings: Optional[ServeSettings] = None,
                      ) -> Dict[str, Any]:
         t0 = time.perf_counter()
         body = await read_body(request, int(cfg.max_upload_mb * 1024 * 1024))
+        if batcher.full:  # refuse before decoding: an overloaded server spends no CPU on it
+            raise busy(f"{batcher.max_queue} requests are waiting")
         data = await image_bytes(request, body)
         image = await run_in_threadpool(decode_image, data, cfg.max_pixels)
         t1 = time.perf_counter()
@@ -215,9 +217,8 @@ def create_app(detector: Detector, settings: Optional[ServeSettings] = None,
         nms = dataclasses.replace(detector.settings, **changes)
         try:
             future = batcher.submit(image, nms)
-        except QueueFull as err:
-            raise HttpError(503, f"server busy: {err}; retry shortly",
-                            {"Retry-After": "1"}) from None
+        except QueueFull as err:  # filled up while this image was being decoded
+            raise busy(str(err)) from None
         d, info = await asyncio.wrap_future(future)
         h, w = d.image_size
         return {"image": {"width": w, "height": h},
@@ -229,6 +230,9 @@ def create_app(detector: Detector, settings: Optional[ServeSettings] = None,
                                "inference": round(info.inference_ms, 2),
                                "total": round((time.perf_counter() - t0) * 1000, 2)},
                 "batch_size": info.batch_size}
+
+    def busy(why: str) -> HttpError:
+        return HttpError(503, f"server busy: {why}; retry shortly", {"Retry-After": "1"})
 
     def need_hub() -> StreamHub:
         if hub is None:

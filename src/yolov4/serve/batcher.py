@@ -74,6 +74,11 @@ class MicroBatcher:
         """Jobs waiting (not yet in a batch)."""
         return self._queue.qsize()
 
+    @property
+    def full(self) -> bool:
+        """``max_queue`` jobs are waiting: :meth:`submit` would raise :class:`QueueFull`."""
+        return self._queue.full()
+
     def start(self) -> None:
         with self._lock:
             if not self._started:
