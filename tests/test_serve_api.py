@@ -165,6 +165,46 @@ def test_full_queue_503_with_retry_after():
     assert 'yolov4_requests_total{route="/detect",code="503"} 1' in text
 
 
+def test_full_queue_refuses_before_decoding(monkeypatch):
+    """With the queue full, /detect answers 503 without decoding the body (a body that is no
+    image gets 503, not 400, and decode_image is never called): refusals cost no CPU."""
+    import yolov4.serve.app as app_module
+
+    det = BlockingDetector(_tiny_detector())
+    app = create_app(det, ServeSettings(max_batch=1, max_queue=1))
+    decoded = []
+    real_decode = app_module.decode_image
+    monkeypatch.setattr(app_module, "decode_image",
+                        lambda *a: decoded.append(1) or real_decode(*a))
+    with TestClient(app) as c:
+        batcher = app.state.batcher
+        image = np.zeros((40, 50, 3), np.uint8)
+        first = batcher.submit(image, det.settings)
+        assert det.entered.wait(10)
+        queued = batcher.submit(image, det.settings)
+        assert batcher.full
+        r = c.post("/detect", content=b"not an image")
+        assert r.status_code == 503 and r.headers["retry-after"] == "1"
+        assert "1 requests are waiting" in r.json()["detail"] and not decoded
+        det.release.set()
+        for f in (first, queued):
+            f.result(timeout=30)
+        assert not batcher.full
+        assert c.post("/detect", content=b"not an image").status_code == 400 and decoded
+
+
+def test_serve_cli_caps_malloc_arenas(monkeypatch):
+    from yolov4.cli.serve import limit_malloc_arenas
+
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert limit_malloc_arenas() is False          # the user's setting wins
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    import platform
+
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert limit_malloc_arenas() is True
+
+
 def test_micro_batches_equal_single_images(detector, shared_darknet):
     """Images of different sizes and thresholds collected into one forward pass give what each
     gives alone."""
