@@ -28,8 +28,10 @@ def register(subparsers: Any) -> None:
                    help="live source for the stream routes: webcam index (0), stream URL "
                         "(rtsp://, http(s)://, ...) or video file (looped, paced at its rate)")
     p.add_argument("--no-loop", action="store_true", help="end a video --source at its end")
-    p.add_argument("--max-batch", type=int, default=8,
-                   help="images per forward pass when requests arrive together (1: off)")
+    p.add_argument("--max-batch", type=int,
+                   help="images per forward pass when requests arrive together (1: off; "
+                        "default 8 on CUDA, 1 on the CPU, where batching measured no faster: "
+                        "benchmarks/serve.py)")
     p.add_argument("--max-wait-ms", type=float, default=5.0,
                    help="how long a request waits for others to share its forward pass")
     p.add_argument("--max-queue", type=int, default=64,
@@ -54,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         raise YoloError(f"yolov4 serve needs the 'serve' extra ({err.name} is missing): "
                         f"pip install 'yolov4[serve]'") from None
     for name in ("max_batch", "max_queue"):
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             raise YoloError(f"--{name.replace('_', '-')} must be >= 1")
     if not 1 <= args.jpeg_quality <= 100:
         raise YoloError("--jpeg-quality must be within 1-100")

@@ -18,6 +18,7 @@ from typing import Any, AsyncIterator, Dict, Optional
 
 import cv2
 import numpy as np
+import torch
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, StreamingResponse
@@ -38,7 +39,9 @@ class ServeSettings:
     """Server limits and batching.
 
     Attributes:
-        max_batch: images per forward pass (1: no micro-batching). max_wait_ms: how long a
+        max_batch: images per forward pass (1: no micro-batching); None: 8 on CUDA, 1 on
+            the CPU, where a batch costs per image what single images cost and only adds
+            memory and the wait (``benchmarks/serve.py``: 0.87-1.05x). max_wait_ms: how long a
             request waits for others to share its batch. max_queue: waiting requests before
             503. max_upload_mb: request body limit (413). max_pixels: decoded image limit
             (413). max_det_limit: the largest ``max_det`` a request may ask for.
@@ -46,7 +49,7 @@ class ServeSettings:
             frame before the stream is closed.
     """
 
-    max_batch: int = 8
+    max_batch: Optional[int] = None
     max_wait_ms: float = 5.0
     max_queue: int = 64
     max_upload_mb: float = 16.0
@@ -159,7 +162,10 @@ def create_app(detector: Detector, settings: Optional[ServeSettings] = None,
     ``/health``."""
     from ..streams import LatestFrameReader
 
-    cfg = settings or ServeSettings()
+    cfg = dataclasses.replace(settings or ServeSettings())
+    if cfg.max_batch is None:
+        cuda = torch.device(getattr(detector, "device", "cpu")).type == "cuda"
+        cfg.max_batch = 8 if cuda else 1
     metrics = Metrics()
     batcher = MicroBatcher(detector, cfg.max_batch, cfg.max_wait_ms, cfg.max_queue,
                            on_batch=metrics.batch)
@@ -285,7 +291,8 @@ def create_app(detector: Detector, settings: Optional[ServeSettings] = None,
     async def health() -> Dict[str, Any]:
         stream = hub.status() if hub is not None else None
         ok = stream is None or stream["state"] == "running"
-        return {"status": "ok" if ok else "degraded", "model": model_name or type(detector.net).__name__,
+        return {"status": "ok" if ok else "degraded",
+                "model": model_name or type(detector.net).__name__,
                 "engine": detector.engine, "classes": detector.classes,
                 "input_size": [detector.width, detector.height], "stream": stream,
                 "queue_depth": batcher.depth, "max_batch": cfg.max_batch,
