@@ -1,7 +1,7 @@
-"""Fix two CPU-only backward bugs of AlexeyAB/darknet so that its CPU build trains as its GPU build.
+"""Fix three CPU-only backward bugs of AlexeyAB/darknet so that its CPU build trains as its GPU build.
 
-The CPU build of AlexeyAB/darknet computes wrong gradients in two places (its GPU/cuDNN path is
-right); a reference run on CPU must fix both, or it is not Darknet's training:
+The CPU build of AlexeyAB/darknet computes wrong gradients in three places (its GPU/cuDNN path is
+right); a reference run on CPU must fix all, or it is not Darknet's training:
 
 1. ``src/col2im.c: col2im_cpu_ext`` starts with ``caffe_set(..., 0, data_im)``: every
    ``[convolutional]`` backward *overwrites* its input layer's delta instead of adding to it, so
@@ -14,7 +14,15 @@ right); a reference run on CPU must fix both, or it is not Darknet's training:
    the biases (BN beta) of ``batch_normalize=1`` layers get no gradient; the GPU path
    (``backward_batchnorm_layer_gpu`` / cuDNN's BN backward) does compute it.
 
-With both fixed, one update of yolov4-tiny on CPU equals ours (``recipe=darknet``) layer by layer
+3. ``src/network.c: forward_network`` zeroes a layer's delta before its forward only when
+   ``l.train`` is set, and ``make_route_layer`` never sets it: a ``[route]`` layer's delta is
+   never cleared on CPU. The zeroing in ``col2im_cpu_ext`` (bug 1) used to clear it when the
+   conv after the route ran its backward; with bug 1 fixed alone, route deltas *accumulate
+   across iterations* and the trunk below every route gets the sum of all past gradients
+   (update 2 at a tiny lr moved layer 0 by 11x one update instead of momentum's 2.9x).
+   ``forward_network_gpu`` zeroes every delta (``if(l.delta_gpu && state.train)``).
+
+With all three fixed, one update of yolov4-tiny on CPU equals ours (``recipe=darknet``) layer by layer
 to ~0.1-3 % (float32, -Ofast), see ``benchmarks/darknet_step.py``.
 
     python benchmarks/darknet_cpu_fixes.py /path/to/darknet-src   # idempotent
@@ -32,6 +40,12 @@ FIXES = [
     ("src/col2im.c",
      "    caffe_set(height * width * channels, 0.0F, data_im);\n",
      f"    // {MARK}: accumulate into data_im, as cuDNN does (AlexeyAB/darknet#7320)\n"),
+    ("src/network.c",
+     "        if(l.delta && state.train && l.train){\n"
+     "            scal_cpu(l.outputs * l.batch, 0, l.delta, 1);\n",
+     f"        // {MARK}: every delta zeroed before each forward, as forward_network_gpu does\n"
+     "        if(l.delta && state.train){\n"
+     "            scal_cpu(l.outputs * l.batch, 0, l.delta, 1);\n"),
     ("src/batchnorm_layer.c",
      "void backward_batchnorm_layer(const layer l, network_state state)\n{\n",
      "void backward_bias(float *bias_updates, float *delta, int batch, int n, int size);\n"

@@ -25,13 +25,19 @@ import cv2
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-LOSS_LINE = re.compile(r"^\s*1: ([-\w.]+), ")
+LOSS_LINE = re.compile(r"^\s*(\d+): ([-\w.]+), ")
 AUG_OFF = [(r"(?m)^saturation\s*=.*$", "saturation = 1"), (r"(?m)^exposure\s*=.*$", "exposure = 1"),
            (r"(?m)^hue\s*=.*$", "hue=0"), (r"(?m)^jitter\s*=.*$", "jitter=0"),
            (r"(?m)^resize\s*=.*$", "resize=1")]
-ONE_STEP = [(r"(?m)^max_batches\s*=.*$", "max_batches=1"), (r"(?m)^burn_in\s*=.*$", "burn_in=0"),
+
+
+def step_rules(updates: int = 1, lr: float = 0.001, burn_in: int = 0) -> list:
+    """cfg rules for ``updates`` updates at a constant ``lr`` after ``burn_in`` updates of
+    Darknet's burn-in (``lr * (k / burn_in) ** power``)."""
+    return [(r"(?m)^max_batches\s*=.*$", f"max_batches={updates}"),
+            (r"(?m)^burn_in\s*=.*$", f"burn_in={burn_in}"),
             (r"(?m)^policy\s*=.*$", "policy=constant"),
-            (r"(?m)^learning_rate\s*=.*$", "learning_rate=0.001")]
+            (r"(?m)^learning_rate\s*=.*$", f"learning_rate={lr}")]
 
 
 def substitute(text: str, rules: list, source: Path) -> str:
@@ -87,8 +93,10 @@ def one_image_set(out: Path, data: Path, size: int, copies: int = 16,
     return out
 
 
-def step_cfg(cfg: Path, out: Path) -> Path:
-    text = substitute(augmentation_off(cfg.read_text(), cfg), ONE_STEP, cfg)
+def step_cfg(cfg: Path, out: Path, updates: int = 1, lr: float = 0.001,
+             burn_in: int = 0) -> Path:
+    text = substitute(augmentation_off(cfg.read_text(), cfg), step_rules(updates, lr, burn_in),
+                      cfg)
     path = out / "step.cfg"
     path.write_text(text)
     return path
@@ -133,11 +141,16 @@ def main() -> None:
     ap.add_argument("--keep-size", action="store_true",
                     help="write the image at its own size (lossless), so that each side resizes "
                          "it to the network as it does in training: tests the resize")
+    ap.add_argument("--updates", type=int, default=1,
+                    help="updates on the same batch (momentum, decay and the burn-in schedule "
+                         "over several steps); the loss of each is printed")
+    ap.add_argument("--lr", type=float, default=0.001)
+    ap.add_argument("--burn-in", type=int, default=0)
     args = ap.parse_args()
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     one_image_set(out, Path(args.data).resolve(), args.size, resize=not args.keep_size)
-    cfg = step_cfg(Path(args.cfg).resolve(), out)
+    cfg = step_cfg(Path(args.cfg).resolve(), out, args.updates, args.lr, args.burn_in)
     start = whole_start(cfg, Path(args.weights).resolve(), out)
     log = out / "darknet.log"
     with log.open("w") as f:
@@ -147,18 +160,21 @@ def main() -> None:
     dk_weights = out / "backup" / f"{cfg.stem}_final.weights"
     if not dk_weights.exists():
         raise SystemExit(f"Darknet wrote no {dk_weights}; see {log}")
-    dk_loss = next((float(m.group(1)) for m in map(LOSS_LINE.match, log.read_text(
-        errors="replace").splitlines()) if m), float("nan"))
+    dk_losses = {int(m.group(1)): float(m.group(2)) for m in map(LOSS_LINE.match, log.read_text(
+        errors="replace").splitlines()) if m}
     from yolov4.engine.api import train
     res = train(data=str(out / "data.yaml"), model=str(cfg), weights=str(start), out=out / "ours",
-                recipe="darknet", max_batches=1, batch=16, size=args.size, seed=0,
+                recipe="darknet", max_batches=args.updates, batch=16, size=args.size, seed=0,
                 eval_interval=0, verbose=False, log=lambda s: None)
-    ours_loss = float(res.losses[0]["darknet_loss"])
     p0, pa, pb = params(cfg, start), params(cfg, out / "ours" / "model.weights"), \
         params(cfg, dk_weights)
-    print(f"\none update from {start.name}, lr 0.001, batch 16 x one image at {args.size}; "
-          f"Darknet {args.darknet}\n")
-    print(f"loss (Darknet's print): Darknet {dk_loss:.6g}, ours {ours_loss:.6g}\n")
+    print(f"\n{args.updates} update(s) from {start.name}, lr {args.lr}, burn_in {args.burn_in}, "
+          f"batch 16 x one image at {args.size}; Darknet {args.darknet}\n")
+    print("| update | loss (Darknet's print): Darknet | ours |\n|---|---|---|")
+    for row in res.losses:
+        k = int(row["iteration"])
+        print(f"| {k} | {dk_losses.get(k, float('nan')):.6g} | {float(row['darknet_loss']):.6g} |")
+    print()
     print("| parameter | |Δ ours| | |Δ Darknet| | relative difference |")
     print("|---|---|---|---|")
     worst = 0.0
@@ -171,7 +187,8 @@ def main() -> None:
             rel = float(np.linalg.norm(da - db)) / max(nb, 1e-30)
         worst = max(worst, rel)
         print(f"| {k} | {na:.4g} | {nb:.4g} | {rel:.2g} |")
-    print(f"\nlargest relative difference {worst:.3g} over {len(p0)} tensors")
+    print(f"\nlargest relative difference {worst:.3g} over {len(p0)} tensors (the change over "
+          f"all {args.updates} update(s))")
 
 
 if __name__ == "__main__":
