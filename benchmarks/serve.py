@@ -48,6 +48,8 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+from yolov4.serve.metrics import percentile  # the server's own quantile (numpy's linear)
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "darknet"
 CONFIGS = {  # name: (server options, clients it runs at; None = all of --clients)
     "batch8": (["--max-batch", "8"], None),
@@ -71,16 +73,6 @@ def proc_status(pid: int) -> Dict[str, float]:
             if key in ("VmRSS", "VmHWM"):
                 out[key] = int(value.split()[0]) / 1024.0
     return out
-
-
-def percentile(values: List[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    v = sorted(values)
-    pos = q * (len(v) - 1)
-    lo = int(pos)
-    hi = min(lo + 1, len(v) - 1)
-    return v[lo] + (v[hi] - v[lo]) * (pos - lo)
 
 
 class Server:
