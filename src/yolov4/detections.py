@@ -2,7 +2,6 @@
 YOLO label lines, a drawn copy)."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -50,18 +49,10 @@ class Detections:
         ``category_id`` is the 0-based class id unless ``category_ids`` maps it (e.g. to COCO's
         91-id scheme); ``image_id`` is added when given.
         """
-        out = []
-        name = os.path.basename(self.path) if self.path else None
-        for (x1, y1, x2, y2), s, c in zip(self.boxes.tolist(), self.scores.tolist(),
-                                          self.class_ids.tolist()):
-            rec: Dict[str, Any] = {"file_name": name}
-            if image_id is not None:
-                rec["image_id"] = image_id
-            rec["category_id"] = int(category_ids[c]) if category_ids is not None else int(c)
-            rec["bbox"] = [round(x1, 3), round(y1, 3), round(x2 - x1, 3), round(y2 - y1, 3)]
-            rec["score"] = round(float(s), 6)
-            out.append(rec)
-        return out
+        from .eval.results import results_entries
+
+        return results_entries(self.boxes.cpu().numpy(), self.scores.cpu().numpy(),
+                               self.class_ids.cpu().numpy(), self.path, image_id, category_ids)
 
     def to_yolo_lines(self, with_score: bool = False) -> List[str]:
         """Darknet/YOLO label lines ``class cx cy w h`` (fractions of the image)."""
