@@ -136,3 +136,34 @@ def test_end_to_end_on_a_synthetic_yolo_dataset(tmp_path):
             assert ((targets[:, 1] >= 0) & (targets[:, 1] < 3)).all()
     assert cv2.imread(str(save_grid(train, tmp_path / "show.png", augment=True, n=4,
                                     size=64))) is not None
+
+
+def _indices(sampler, epochs):
+    return [[item[0] for batch in sampler for item in batch] for _ in range(epochs)]
+
+
+def test_sampling_epoch_visits_each_image_once_replacement_draws_like_darknet():
+    """``epoch``: a permutation per epoch. ``replacement`` (Darknet's get_random_paths): uniform
+    independent draws, so repeats within an epoch and unseen images (expected unseen share after
+    n draws from n images: (1 - 1/n)^n ~ e^-1); both reproducible from (seed, epoch)."""
+    from yolov4.data.loader import ShapeBatchSampler
+    from yolov4.errors import DataError
+    n, batch = 600, 16
+    shapes = RandomShapes(64, rule="fixed")
+    perm = _indices(ShapeBatchSampler(n, batch, shapes, seed=3, drop_last=True), 2)
+    assert all(len(set(e)) == len(e) == n // batch * batch for e in perm) and perm[0] != perm[1]
+    draws = _indices(ShapeBatchSampler(n, batch, shapes, seed=3, drop_last=True,
+                                       sampling="replacement"), 40)
+    flat = np.concatenate(draws)
+    assert flat.min() >= 0 and flat.max() < n and len(draws[0]) == n // batch * batch
+    unseen = [1 - len(set(e)) / n for e in draws]          # 592 draws per epoch from 600
+    expected = (1 - 1 / n) ** len(draws[0])
+    assert abs(np.mean(unseen) - expected) < 0.01, (np.mean(unseen), expected)
+    counts = np.bincount(flat, minlength=n)                  # uniform: chi-square, 599 dof
+    chi2 = ((counts - counts.mean()) ** 2 / counts.mean()).sum()
+    assert 599 - 5 * np.sqrt(2 * 599) < chi2 < 599 + 5 * np.sqrt(2 * 599)
+    again = ShapeBatchSampler(n, batch, shapes, seed=3, drop_last=True, sampling="replacement")
+    again.set_epoch(7)
+    assert _indices(again, 1)[0] == draws[7]                 # resume: same images
+    with pytest.raises(DataError, match="sampling must be one of"):
+        ShapeBatchSampler(n, batch, shapes, sampling="random")

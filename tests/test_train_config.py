@@ -57,3 +57,13 @@ def test_resolve_config_returns_train_config():
     assert isinstance(cfg, TrainConfig)
     assert (cfg.max_batches, cfg.batch, cfg["batch"]) == (100, 4, 4)
     assert TrainConfig.from_mapping(cfg.to_dict()) == cfg     # what a checkpoint stores
+
+
+def test_sampling_follows_the_recipe():
+    """recipe=darknet draws images with replacement as Darknet's get_random_paths; the default
+    recipes (detector and classifier) visit each image once per epoch; a user's value wins."""
+    tiny = build_sections("yolov4-tiny", classes=3)
+    assert resolve_config(tiny, overrides={"recipe": "darknet"})[0].sampling == "replacement"
+    assert resolve_config(tiny)[0].sampling == "epoch"
+    assert resolve_config(tiny, overrides={"sampling": "replacement"})[0].sampling == "replacement"
+    assert resolve_config(build_sections("cspdarknet53-tiny", classes=5))[0].sampling == "epoch"

@@ -74,12 +74,13 @@ def collate_classes(items: Sequence[tuple]) -> Tuple[torch.Tensor, torch.Tensor,
 
 
 def classify_loader(dataset: Any, aug: ClassAug, *, batch_size: int, seed: int = 0,
-                    workers: int = 0, shuffle: bool = True, drop_last: bool = True) -> DataLoader:
+                    workers: int = 0, shuffle: bool = True, drop_last: bool = True,
+                    sampling: str = "epoch") -> DataLoader:
     """The training loader of a classifier (``dataset``: ``names``, ``paths``,
-    ``__getitem__ -> ClassSample``)."""
+    ``__getitem__ -> ClassSample``; ``sampling`` as :class:`ShapeBatchSampler`)."""
     shapes = RandomShapes((aug.height, aug.width), rule="fixed")
     sampler = ShapeBatchSampler(len(dataset), batch_size, shapes, seed=seed, shuffle=shuffle,
-                                drop_last=drop_last)
+                                drop_last=drop_last, sampling=sampling)
     return DataLoader(ClassAugmentedDataset(dataset, aug), batch_sampler=sampler,
                       collate_fn=collate_classes, num_workers=workers,
                       worker_init_fn=_worker_init if workers else None,

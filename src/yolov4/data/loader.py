@@ -119,21 +119,32 @@ class RandomShapes:
 
 
 # -- samplers and datasets --------------------------------------------------------------
+SAMPLINGS = ("epoch", "replacement")
+
+
 class ShapeBatchSampler(Sampler):
     """Yields batches of ``(index, height, width, seed, batch, position)`` tuples.
 
-    Epoch ``e`` visits a permutation drawn from ``(seed, e)`` (or the dataset order); the epoch
-    counter advances at every ``iter()`` (or is set by :meth:`set_epoch`).
+    ``sampling="epoch"``: epoch ``e`` visits a permutation drawn from ``(seed, e)`` (or the
+    dataset order without ``shuffle``), each image once. ``sampling="replacement"``: every image
+    of every batch is drawn independently and uniformly, with replacement, as Darknet's
+    ``get_random_paths`` does (``src/data.c``); an "epoch" is then just ``len(self)`` batches.
+    Either way the draws depend only on ``(seed, e)``, so a resumed run sees the same images. The
+    epoch counter advances at every ``iter()`` (or is set by :meth:`set_epoch`).
     """
 
     def __init__(self, n: int, batch_size: int, shapes: RandomShapes, *, seed: int = 0,
-                 shuffle: bool = True, drop_last: bool = False) -> None:
+                 shuffle: bool = True, drop_last: bool = False,
+                 sampling: str = "epoch") -> None:
         if n <= 0:
             raise DataError("the training dataset is empty: no images to load")
         if batch_size <= 0:
             raise DataError(f"batch_size must be positive, got {batch_size}")
         self.n, self.batch_size, self.shapes = n, int(batch_size), shapes
+        if sampling not in SAMPLINGS:
+            raise DataError(f"sampling must be one of {', '.join(SAMPLINGS)}, got {sampling!r}")
         self.seed, self.shuffle, self.drop_last = int(seed), shuffle, drop_last
+        self.sampling = sampling
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -144,9 +155,14 @@ class ShapeBatchSampler(Sampler):
 
     def __iter__(self) -> Iterator[List[tuple]]:
         epoch, self.epoch = self.epoch, self.epoch + 1
-        order = (np.random.default_rng([self.seed, epoch]).permutation(self.n) if self.shuffle
-                 else np.arange(self.n))
         per_epoch = len(self)
+        if self.sampling == "replacement":
+            order = np.random.default_rng([self.seed, epoch, 1]).integers(
+                0, self.n, per_epoch * self.batch_size)
+        elif self.shuffle:
+            order = np.random.default_rng([self.seed, epoch]).permutation(self.n)
+        else:
+            order = np.arange(self.n)
         for k in range(per_epoch):
             idx = order[k * self.batch_size:(k + 1) * self.batch_size]
             g = epoch * per_epoch + k
@@ -255,7 +271,8 @@ def _prepare(dataset: Any, cache: bool, training: bool) -> Any:
 def train_loader(dataset: Any, config: AugmentConfig = AugmentConfig(), *, batch_size: int = 8,
                  shapes: Optional[Union[RandomShapes, Size]] = None, workers: int = 0,
                  seed: int = 0, cache: bool = False, shuffle: bool = True,
-                 drop_last: bool = False, pin_memory: bool = False) -> DataLoader:
+                 drop_last: bool = False, pin_memory: bool = False,
+                 sampling: str = "epoch") -> DataLoader:
     """The training loader: augmented batches ``(images, targets, paths)``.
 
     Args:
@@ -266,12 +283,14 @@ def train_loader(dataset: Any, config: AugmentConfig = AugmentConfig(), *, batch
         workers: worker processes (0 = in the main process); results do not depend on it.
         seed: the run's seed (order, sizes and every augmentation).
         cache: decode all images into RAM first.
+        sampling: ``epoch`` (each image once per epoch) or ``replacement`` (Darknet's random
+            draws; :class:`ShapeBatchSampler`).
     """
     if not isinstance(shapes, RandomShapes):
         shapes = RandomShapes(608 if shapes is None else shapes, rule="fixed")
     data = _prepare(dataset, cache, True)
     sampler = ShapeBatchSampler(len(data), batch_size, shapes, seed=seed, shuffle=shuffle,
-                                drop_last=drop_last)
+                                drop_last=drop_last, sampling=sampling)
     return DataLoader(AugmentedDataset(data, config), batch_sampler=sampler, collate_fn=collate,
                       num_workers=workers, pin_memory=pin_memory,
                       worker_init_fn=_worker_init if workers else None,

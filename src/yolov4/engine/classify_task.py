@@ -41,7 +41,8 @@ class ClassificationTask(Task):
                      subdivisions: int, max_batches: int) -> DataLoader:
         aug = ClassAug.from_net(net.sections[0])
         return classify_loader(train_set, aug, batch_size=mini, seed=cfg["seed"],
-                               workers=cfg["workers"], drop_last=True)
+                               workers=cfg["workers"], drop_last=True,
+                               sampling=cfg["sampling"])
 
     def evaluate(self, model: torch.nn.Module, val_set: Any, cfg: Mapping[str, Any], *,
                  batch_size: int, device: torch.device) -> Dict[str, float]:

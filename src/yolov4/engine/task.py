@@ -106,7 +106,7 @@ class DetectionTask(Task):
                                   total_batches=max_batches * subdivisions)
         return train_loader(train_set, AugmentConfig.from_cfg(net.sections), batch_size=mini,
                             shapes=shapes, seed=cfg["seed"], workers=cfg["workers"],
-                            drop_last=True)
+                            drop_last=True, sampling=cfg["sampling"])
 
     def evaluate(self, model: torch.nn.Module, val_set: Any, cfg: Mapping[str, Any], *,
                  batch_size: int, device: torch.device) -> Dict[str, float]:

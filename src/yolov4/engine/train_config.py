@@ -110,6 +110,7 @@ class TrainConfig(Mapping):
     freeze_loaded: int = _key("engine")
     warmup_momentum: Optional[float] = _key("engine")
     anchors: Optional[str] = _key("engine", choices=(None, "auto"))
+    sampling: str = _key("engine", choices=("replacement", "epoch"))
     # engine
     threads: int = _key("engine")
     seed: int = _key("engine")

@@ -4,8 +4,10 @@ One *iteration* is one weight update, as in Darknet: ``subdivisions`` mini-batch
 ``batch / subdivisions`` images each, the loss of each summed over its images and divided by the
 cfg ``batch``, gradients accumulated, one optimiser step (``yolov4.engine.optim``). The lr of
 update ``k`` is ``policy.rate(k)`` (Darknet's ``get_current_rate``). An *epoch* is
-``len(train) // batch`` iterations over a fresh permutation (Darknet has no epochs; they exist
-for validation, checkpoints and the progress bar).
+``len(train) // batch`` iterations, over a fresh permutation (``sampling=epoch``, the default
+recipe) or of images drawn with replacement (``sampling=replacement``, Darknet's
+``get_random_paths``, recipe=darknet). Darknet has no epochs; they exist for validation,
+checkpoints and the progress bar.
 
 Exact resume: the loader draws data order, augmentation and input sizes from
 ``(seed, epoch, mini-batch number)`` only, so a checkpoint stores the position
