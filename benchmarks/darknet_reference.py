@@ -28,7 +28,7 @@ import re
 import subprocess
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parent.parent / "shared" / "darknet"
@@ -37,9 +37,9 @@ MAP_LINE = re.compile(r"mean average precision \(mAP@0\.50\) = ([-+\w.]+)")
 
 
 def write_cfg(out: Path, classes: int, iterations: int, size: int, batch: int,
-              augment: bool = True) -> Path:
+              augment: bool = True, learning_rate: Optional[float] = None) -> Path:
     """yolov4-tiny-custom.cfg with the run's classes, size, batch and schedule (and every
-    augmentation off unless ``augment``)."""
+    augmentation off unless ``augment``; ``learning_rate`` replaces the cfg's when given)."""
     text = (SHARED / "cfg" / "yolov4-tiny-custom.cfg").read_text()
     steps = f"{int(iterations * 0.8)},{int(iterations * 0.9)}"
     subs = [(r"(?m)^batch=\d+", f"batch={batch}"), (r"(?m)^width=\d+", f"width={size}"),
@@ -48,6 +48,8 @@ def write_cfg(out: Path, classes: int, iterations: int, size: int, batch: int,
             (r"(?m)^max_batches\s*=\s*\d+", f"max_batches={iterations}"),
             (r"(?m)^steps=[\d,]+", f"steps={steps}"), (r"(?m)^classes=\d+", f"classes={classes}"),
             (r"(?m)^filters=255", f"filters={3 * (5 + classes)}")]
+    if learning_rate is not None:
+        subs.append((r"(?m)^learning_rate\s*=.*$", f"learning_rate={learning_rate:g}"))
     for pattern, repl in subs:
         text, n = re.subn(pattern, repl, text)
         if not n:
@@ -61,7 +63,9 @@ def write_cfg(out: Path, classes: int, iterations: int, size: int, batch: int,
 
 
 def darknet_run(darknet: Path, out: Path, data_dir: Path, cfg: Path, start: Path,
-                k: int) -> Dict[str, object]:
+                k: int, stop_after: int = 0) -> Dict[str, object]:
+    """Darknet run ``k``: its loss per iteration and ``detector map`` of its final weights;
+    with ``stop_after`` it is stopped once that iteration is printed (same schedule, no mAP)."""
     backup = out / f"backup{k}"
     backup.mkdir(parents=True, exist_ok=True)
     obj = (data_dir / "darknet" / "obj.data").read_text()
@@ -70,16 +74,16 @@ def darknet_run(darknet: Path, out: Path, data_dir: Path, cfg: Path, start: Path
     log = out / f"darknet{k}.log"
     t = time.perf_counter()
     with log.open("w") as f:
-        subprocess.run([str(darknet), "detector", "train", str(out / f"obj{k}.data"), str(cfg),
-                        str(start), "-dont_show", "-clear"], cwd=out, stdout=f,
-                       stderr=subprocess.STDOUT, check=False)
+        proc = subprocess.Popen([str(darknet), "detector", "train", str(out / f"obj{k}.data"),
+                                 str(cfg), str(start), "-dont_show", "-clear"], cwd=out,
+                                stdout=f, stderr=subprocess.STDOUT)
+        while proc.poll() is None:
+            time.sleep(2)
+            if stop_after and stop_after in parse_losses(log)[0]:
+                proc.terminate()
+                proc.wait()
     minutes = (time.perf_counter() - t) / 60
-    losses, avg = {}, {}
-    for line in log.read_text(errors="replace").splitlines():
-        m = LOSS_LINE.match(line)
-        if m:
-            losses[int(m.group(1))] = float(m.group(2))
-            avg[int(m.group(1))] = float(m.group(3))
+    losses, avg = parse_losses(log)
     final = backup / f"{cfg.stem}_final.weights"
     mAP: Optional[float] = None
     if final.exists():
@@ -93,6 +97,17 @@ def darknet_run(darknet: Path, out: Path, data_dir: Path, cfg: Path, start: Path
             "minutes": minutes}
 
 
+def parse_losses(log: Path) -> Tuple[Dict[int, float], Dict[int, float]]:
+    """``({iteration: loss}, {iteration: avg loss})`` from a ``detector train`` log."""
+    losses, avg = {}, {}
+    for line in log.read_text(errors="replace").splitlines():
+        m = LOSS_LINE.match(line)
+        if m:
+            losses[int(m.group(1))] = float(m.group(2))
+            avg[int(m.group(1))] = float(m.group(3))
+    return losses, avg
+
+
 def parse_map(log: Path) -> Optional[float]:
     """Darknet's ``mean average precision (mAP@0.50) = x`` from a ``detector map`` log, or None
     when the line is missing or its value is not a fraction (the log is kept to look at)."""
@@ -104,7 +119,7 @@ def parse_map(log: Path) -> Optional[float]:
 
 
 def ours_run(out: Path, data_dir: Path, cfg: Path, start: Path, iterations: int, size: int,
-             batch: int, seed: int) -> Dict[str, object]:
+             batch: int, seed: int, stop_after: int = 0) -> Dict[str, object]:
     """Our ``recipe=darknet`` run; one that stops on non-finite values (``nan_patience``) is
     recorded up to where it stopped, its skipped updates as NaN."""
     import csv
@@ -116,7 +131,8 @@ def ours_run(out: Path, data_dir: Path, cfg: Path, start: Path, iterations: int,
     try:
         res = train(data=str(data_dir / "data.yaml"), model=str(cfg), weights=str(start),
                     out=run_dir, recipe="darknet", max_batches=iterations, size=size,
-                    batch=batch, seed=seed, eval_interval=0, verbose=False, log=lambda s: None)
+                    batch=batch, seed=seed, eval_interval=0, stop_after=stop_after,
+                    verbose=False, log=lambda s: None)
         rows, mAP, skipped = res.losses, res.metrics.get("darknet.mAP50"), res.skipped_updates
     except TrainingError as err:
         stopped = str(err).split(";")[0]
@@ -209,6 +225,7 @@ def windows(runs: List[Dict], darknet_runs: List[Dict], iterations: int,
     print("\n| iterations | " + " | ".join(f"{n} {stat} loss" for n in names)
           + f" | ours vs Darknet {stat} | Darknet spread |")
     print("|---|" + "---|" * len(names) + "---|---|")
+    inside = total = 0
     for a, b in zip(edges[:-1], edges[1:]):
         means = []
         for r in runs:  # a window with a missing or non-finite loss has no mean
@@ -222,9 +239,15 @@ def windows(runs: List[Dict], darknet_runs: List[Dict], iterations: int,
             centre = sum(dk) / len(dk)
             spread = f"{100 * (max(dk) - min(dk)) / centre:.1f} %" if len(dk) > 1 else "one run"
             gap = ", ".join(f"{100 * (o - centre) / centre:+.1f} %" for o in ours)
+            if len(dk) > 1:
+                total += len(ours)
+                inside += sum(min(dk) <= o <= max(dk) for o in ours)
         cells = " | ".join("diverged" if m is None and diverged_at(r) and diverged_at(r) < b
                            else "-" if m is None else f"{m:.3g}" for r, m in zip(runs, means))
         print(f"| {a}-{b - 1} | {cells} | {gap} | {spread} |")
+    if total:
+        print(f"\nours' window {stat}s inside the Darknet runs' range (min..max): {inside} of "
+              f"{total}")
 
 
 def main() -> None:
@@ -248,6 +271,16 @@ def main() -> None:
                          "our seed-0 initialisation of the new layers) instead of each side "
                          "initialising them itself: the first iterations' loss depends on that "
                          "draw by +-10 %%, and Darknet's runs all share one draw")
+    ap.add_argument("--start", default="",
+                    help="start both sides from this whole weights file (.weights, or one of "
+                         "our .pt checkpoints, written out as .weights for Darknet)")
+    ap.add_argument("--learning-rate", type=float, default=None,
+                    help="replace the cfg's learning_rate; 0 makes no update, so each side "
+                         "prints the loss of the --start weights on its own training batches: "
+                         "a check of the two data paths (augmentation, sampling) alone")
+    ap.add_argument("--stop-after", type=int, default=0,
+                    help="stop each run after this many iterations (the schedule stays that of "
+                         "--iterations): a cheaper look at the early windows")
     ap.add_argument("--only", default="",
                     help="run just this one (darknetK or oursS), record it and exit: start "
                          "several in parallel, then print the table with --reuse")
@@ -257,13 +290,16 @@ def main() -> None:
     darknet = Path(args.darknet).resolve()
     classes = len((data_dir / "darknet" / "obj.names").read_text().split())
     cfg = write_cfg(out, classes, args.iterations, args.size, args.batch,
-                    augment=not args.no_augment)
+                    augment=not args.no_augment, learning_rate=args.learning_rate)
     start = out / "yolov4-tiny.conv.29"
     if not start.exists():
         subprocess.run([str(darknet), "partial", str(cfg), str(SHARED / "weights" /
                         "yolov4-tiny.weights"), str(start), "29"], cwd=out, check=True,
                        capture_output=True)
-    if args.same_start:
+    if args.start:
+        from darknet_step import as_weights
+        start = as_weights(cfg, Path(args.start).resolve(), out)
+    elif args.same_start:
         from darknet_step import whole_start
         start = whole_start(cfg, start, out)
     env_threads = os.environ.get("OMP_NUM_THREADS")
@@ -275,9 +311,9 @@ def main() -> None:
             raise SystemExit(f"--only {name}: expected darknetK or oursS, e.g. darknet1, ours0")
         kind, k = hit.group(1), int(hit.group(2))
         if kind == "darknet":
-            return lambda: darknet_run(darknet, out, data_dir, cfg, start, k)
+            return lambda: darknet_run(darknet, out, data_dir, cfg, start, k, args.stop_after)
         return lambda: ours_run(out, data_dir, cfg, start, args.iterations, args.size,
-                                args.batch, k)
+                                args.batch, k, args.stop_after)
 
     if args.only:
         recorded(out / f"{args.only}.json", False, job(args.only))

@@ -119,6 +119,22 @@ def whole_start(cfg: Path, weights: Path, out: Path) -> Path:
     return path
 
 
+def as_weights(cfg: Path, source: Path, out: Path) -> Path:
+    """``source`` (a whole ``.weights`` file or one of our ``.pt`` checkpoints) as a Darknet
+    ``.weights`` file for ``cfg``; a partial source is refused (both sides must start equal)."""
+    from yolov4.darknet.cfg import read_cfg
+    from yolov4.darknet.graph import Darknet
+    from yolov4.engine.starting import init_from_weights
+    if source.suffix == ".weights":
+        return source
+    net = Darknet(read_cfg(cfg))
+    if init_from_weights(net, source).fresh:
+        raise SystemExit(f"{source}: not a whole model for {cfg}")
+    path = out / f"{source.stem}.weights"
+    net.save_weights(path)
+    return path
+
+
 def params(cfg: Path, weights: Path) -> Dict[str, np.ndarray]:
     from yolov4.darknet.cfg import read_cfg
     from yolov4.darknet.graph import Darknet
