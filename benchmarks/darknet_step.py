@@ -125,11 +125,11 @@ def as_weights(cfg: Path, source: Path, out: Path) -> Path:
     from yolov4.darknet.cfg import read_cfg
     from yolov4.darknet.graph import Darknet
     from yolov4.engine.starting import init_from_weights
-    if source.suffix == ".weights":
-        return source
     net = Darknet(read_cfg(cfg))
     if init_from_weights(net, source).fresh:
         raise SystemExit(f"{source}: not a whole model for {cfg}")
+    if source.suffix == ".weights":
+        return source
     path = out / f"{source.stem}.weights"
     net.save_weights(path)
     return path
