@@ -28,11 +28,12 @@ import re
 import subprocess
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional
+
+from darknet_step import parse_losses
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parent.parent / "shared" / "darknet"
-LOSS_LINE = re.compile(r"^\s*(\d+): ([-\w.]+), ([-\w.]+) avg loss")
 MAP_LINE = re.compile(r"mean average precision \(mAP@0\.50\) = ([-+\w.]+)")
 
 
@@ -95,17 +96,6 @@ def darknet_run(darknet: Path, out: Path, data_dir: Path, cfg: Path, start: Path
         mAP = parse_map(map_log)
     return {"name": f"darknet run {k}", "loss": losses, "avg": avg, "mAP50": mAP,
             "minutes": minutes}
-
-
-def parse_losses(log: Path) -> Tuple[Dict[int, float], Dict[int, float]]:
-    """``({iteration: loss}, {iteration: avg loss})`` from a ``detector train`` log."""
-    losses, avg = {}, {}
-    for line in log.read_text(errors="replace").splitlines():
-        m = LOSS_LINE.match(line)
-        if m:
-            losses[int(m.group(1))] = float(m.group(2))
-            avg[int(m.group(1))] = float(m.group(3))
-    return losses, avg
 
 
 def parse_map(log: Path) -> Optional[float]:

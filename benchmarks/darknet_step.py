@@ -19,16 +19,27 @@ import argparse
 import re
 import subprocess
 from pathlib import Path
-from typing import Dict
+from typing import Dict, Tuple
 
 import cv2
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-LOSS_LINE = re.compile(r"^\s*(\d+): ([-\w.]+), ")
+LOSS_LINE = re.compile(r"^\s*(\d+): ([-\w.]+), ([-\w.]+) avg loss")
 AUG_OFF = [(r"(?m)^saturation\s*=.*$", "saturation = 1"), (r"(?m)^exposure\s*=.*$", "exposure = 1"),
            (r"(?m)^hue\s*=.*$", "hue=0"), (r"(?m)^jitter\s*=.*$", "jitter=0"),
            (r"(?m)^resize\s*=.*$", "resize=1")]
+
+
+def parse_losses(log: Path) -> Tuple[Dict[int, float], Dict[int, float]]:
+    """``({iteration: loss}, {iteration: avg loss})`` from a ``detector train`` log."""
+    losses, avg = {}, {}
+    for line in log.read_text(errors="replace").splitlines():
+        m = LOSS_LINE.match(line)
+        if m:
+            losses[int(m.group(1))] = float(m.group(2))
+            avg[int(m.group(1))] = float(m.group(3))
+    return losses, avg
 
 
 def step_rules(updates: int = 1, lr: float = 0.001, burn_in: int = 0) -> list:
@@ -176,8 +187,7 @@ def main() -> None:
     dk_weights = out / "backup" / f"{cfg.stem}_final.weights"
     if not dk_weights.exists():
         raise SystemExit(f"Darknet wrote no {dk_weights}; see {log}")
-    dk_losses = {int(m.group(1)): float(m.group(2)) for m in map(LOSS_LINE.match, log.read_text(
-        errors="replace").splitlines()) if m}
+    dk_losses = parse_losses(log)[0]
     from yolov4.engine.api import train
     res = train(data=str(out / "data.yaml"), model=str(cfg), weights=str(start), out=out / "ours",
                 recipe="darknet", max_batches=args.updates, batch=16, size=args.size, seed=0,
